@@ -1,0 +1,41 @@
+# blockproof: the newcomer path. `make demo` and `make test` work on a fresh Debian machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench venv clean help
+
+help:
+	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
+	@echo "make test   - install everything the tests need, then run the default test suite"
+	@echo "make lint   - ruff and mypy (strict) on src/"
+	@echo "make bench  - long benchmarks (writes docs/benchmarks.md)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/blockproof demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(PY) -m pytest -q -m bench -p no:cacheprovider tests/bench
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

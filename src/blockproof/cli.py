@@ -1,0 +1,243 @@
+"""The ``blockproof`` command. Glue only: parse options, call the library, print.
+
+Exit codes: 0 success (finding censorship is success), 1 an operation failed,
+2 bad usage or input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+
+from blockproof import __version__
+from blockproof.errors import EXIT_INTERRUPTED, BlockproofError
+from blockproof.model.measurement import Measurement
+
+T = TypeVar("T")
+
+EPILOG = """\b
+Exit codes: 0 success (finding censorship is a success), 1 an operation failed,
+2 bad usage or input, 130 interrupted.
+"""
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BlockproofError as exc:
+            click.echo(f"blockproof: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="blockproof")
+def main() -> None:
+    """Measure, explain and prove internet censorship.
+
+    \b
+    Quick start:
+      blockproof demo                      offline demo: Pakistan's X block, Feb 2024
+      blockproof run https://x.com/        is X reachable from this network? how is it blocked?
+      blockproof lab run SCENARIO.toml     run the probe inside an emulated censored network
+      blockproof serve control             run a control server (OONI test-helper protocol)
+    """
+
+
+def _emit(measurements: list[Measurement], as_json: bool, output: IO[str] | None) -> None:
+    from blockproof.codec.jsonl import dumps_line
+    from blockproof.codec.ooni import measurement_to_json
+
+    for m in measurements:
+        line = dumps_line(measurement_to_json(m))
+        if as_json:
+            click.echo(line)
+        if output is not None:
+            output.write(line + "\n")
+
+
+def _show_table(measurements: list[Measurement], title: str) -> None:
+    from blockproof.probe.console import stderr, verdict_table
+    from blockproof.probe.runner import summaries
+
+    stderr.print(verdict_table(summaries(measurements), title=title))
+
+
+@main.command(epilog=EPILOG)
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--list",
+    "list_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A Citizen Lab test-list CSV (or one URL a line) to measure.",
+)
+@click.option(
+    "--control",
+    metavar="URL",
+    help="Control server (OONI test-helper protocol), e.g. https://0.th.ooni.org/. "
+    "Without it blocking can only be judged for https:// successes.",
+)
+@click.option(
+    "--resolver",
+    default="8.8.8.8:53",
+    show_default=True,
+    metavar="IP:PORT",
+    help="DNS-over-UDP resolver also asked (injected replies are recorded). '' to skip.",
+)
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA PEM.")
+@click.option("--json", "as_json", is_flag=True, help="Print measurements as JSON lines on stdout.")
+@click.option("--output", type=click.File("w"), help="Also write measurements (JSONL) here.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--cc", default="ZZ", show_default=True, help="Your country code (ISO alpha-2).")
+@click.option("--asn", default="AS0", show_default=True, help="Your network, e.g. AS17557.")
+@click.option("--hide-asn", is_flag=True, help="Record AS0 instead of your network.")
+def run(
+    urls: tuple[str, ...],
+    list_file: Path | None,
+    control: str | None,
+    resolver: str,
+    ca_file: str | None,
+    as_json: bool,
+    output: IO[str] | None,
+    concurrency: int,
+    cc: str,
+    asn: str,
+    hide_asn: bool,
+) -> None:
+    """Measure URLs step by step (DNS, TCP, TLS, HTTP) and say whether and how each is blocked.
+
+    Never records your IP address: measurements carry country and network only.
+    """
+    from blockproof.errors import InputError
+    from blockproof.experiments.web_connectivity import ProbeContext
+    from blockproof.probe.console import progress_bar
+    from blockproof.probe.runner import read_url_list, run_urls
+
+    targets = list(urls)
+    if list_file is not None:
+        targets += read_url_list(list_file)
+    if not targets:
+        raise InputError("give at least one URL, or --list FILE")
+    if not (len(cc) == 2 and cc.isalpha()):
+        raise InputError(f"--cc {cc!r}: expected a two-letter country code")
+    if not (asn.upper().startswith("AS") and asn[2:].isdigit()):
+        raise InputError(f"--asn {asn!r}: expected AS followed by a number, e.g. AS17557")
+    ctx = ProbeContext(
+        control_url=control,
+        resolver=resolver or None,
+        ca_file=ca_file,
+        probe_cc=cc.upper(),
+        probe_asn=asn.upper(),
+        hide_asn=hide_asn,
+    )
+    with progress_bar(len(targets), "measuring") as bar:
+        measurements = _run(
+            run_urls(
+                targets,
+                ctx,
+                concurrency=concurrency,
+                on_result=lambda _m: bar.advance(bar.task_ids[0]),
+            )
+        )
+    _emit(measurements, as_json, output)
+    _show_table(measurements, "web_connectivity")
+
+
+@main.group()
+def serve() -> None:
+    """Run a blockproof server."""
+
+
+@serve.command("control", epilog=EPILOG)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA PEM.")
+def serve_control(host: str, port: int, ca_file: str | None) -> None:
+    """The control server: OONI's test-helper protocol (POST a THRequest to /).
+
+    It measures from this machine's network, so run it outside the censorship.
+    It never dials private, loopback or other bogon addresses a client names.
+    """
+    import uvicorn
+
+    from blockproof.control.server import create_app
+
+    uvicorn.run(create_app(ca_file=ca_file), host=host, port=port, log_level="info")
+
+
+@main.group()
+def lab() -> None:
+    """The emulated censored internet: scenarios, runs, and checks."""
+
+
+@lab.command("list")
+def lab_list() -> None:
+    """List the shipped scenarios."""
+    from blockproof.lab import load_scenario, shipped_scenarios
+
+    for path in shipped_scenarios():
+        scenario = load_scenario(path)
+        click.echo(f"{path.name:40} {scenario.description}")
+
+
+@lab.command("run", epilog=EPILOG)
+@click.argument("scenario")
+@click.argument("urls", nargs=-1)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--check", is_flag=True, help="Compare with the scenario's [[expect]]; exit 1 if off."
+)
+def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool) -> None:
+    """Run the probe inside SCENARIO (a TOML file, or the name of a shipped one).
+
+    Measurements go to stdout as JSON lines; the verdict table to stderr.
+    Without URLs, the URLs named by the scenario's expectations are measured.
+    """
+    from blockproof.lab import load_scenario
+    from blockproof.lab.check import compare, resolve_scenario_path
+    from blockproof.lab.run import run_scenario
+
+    loaded = load_scenario(resolve_scenario_path(scenario))
+    measurements = _run(run_scenario(loaded, list(urls) or None, concurrency=concurrency))
+    _emit(measurements, True, None)
+    _show_table(measurements, f"lab scenario {loaded.name}")
+    if check:
+        problems = compare(loaded, measurements)
+        for problem in problems:
+            click.echo(f"MISMATCH {problem}", err=True)
+        if problems:
+            sys.exit(1)
+
+
+@main.command(epilog=EPILOG)
+def demo() -> None:
+    """Offline demo: Pakistan's X block of February 2024, emulated in the lab.
+
+    X's domains are reset by the censor right after the TLS ClientHello names
+    them; DNS is untouched; an unrelated site stays reachable.
+    """
+    import time
+
+    from blockproof.lab.check import resolve_scenario_path
+    from blockproof.lab.run import run_scenario
+    from blockproof.probe.console import stderr
+
+    path = resolve_scenario_path("pakistan-2024-x")
+    stderr.print(f"[bold]blockproof demo[/]: lab scenario {path.name} (offline, loopback only)")
+    started = time.monotonic()
+    measurements = _run(run_scenario(path))
+    _show_table(measurements, "Pakistan, February 2024: is X reachable from AS17557?")
+    stderr.print(f"{len(measurements)} measurements in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,79 @@
+"""The probe's side of the test-helper protocol: POST a THRequest, read a THResponse.
+
+Goes through the probe's own network (so a censor that blocks the control is
+seen as ``control_failure``, as in OONI) and works against OONI's public
+helpers as well as ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from urllib.parse import urlsplit
+
+from blockproof.codec.ooni import DecodeError, control_request_to_json, control_response_from_json
+from blockproof.core.failures import NetworkFailure, classify
+from blockproof.core.http import USER_AGENT
+from blockproof.model.control import ControlRequest, ControlResponse
+from blockproof.model.failure import Failure, unknown_failure
+from blockproof.model.observations import HTTPRequest
+from blockproof.netx.endpoint import Timeouts, measure_endpoint, url_port
+from blockproof.netx.network import Network
+from blockproof.netx.trace import Recorder
+
+CONTROL_BUDGET = 30.0
+
+
+async def query_control(
+    network: Network,
+    control_url: str,
+    request: ControlRequest,
+    *,
+    ca_file: str | None = None,
+    budget: float = CONTROL_BUDGET,
+) -> tuple[ControlResponse | None, str | None]:
+    """(response, None) on success, (None, failure string) otherwise."""
+    recorder = Recorder()
+    parts = urlsplit(control_url)
+    host = parts.hostname or ""
+    body = json.dumps(control_request_to_json(request), separators=(",", ":"))
+    http_request = HTTPRequest(
+        method="POST",
+        url=control_url,
+        headers_list=(
+            ("Host", parts.netloc),
+            ("User-Agent", USER_AGENT),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ),
+        body=body,
+    )
+    timeouts = Timeouts(dns=4.0, tcp=10.0, tls=10.0, http=budget)
+    try:
+        async with asyncio.timeout(budget):
+            try:
+                addresses = [str(ipaddress.ip_address(host))]
+            except ValueError:
+                addresses = await network.getaddrinfo(host)
+            if not addresses:
+                raise NetworkFailure(Failure.DNS_NO_ANSWER)
+            result = await measure_endpoint(
+                network, recorder, addresses[0], url_port(control_url), server_name=host,
+                use_tls=parts.scheme == "https", request=http_request, timeouts=timeouts,
+                ca_file=ca_file, record=False,
+            )  # fmt: skip
+    except (OSError, TimeoutError, NetworkFailure) as exc:
+        return None, classify(exc)
+    failure = result.tcp.failure or (result.tls.failure if result.tls else None)
+    if failure is not None:
+        return None, failure
+    txn = result.http
+    if txn is None or txn.response is None:
+        return None, (txn.failure if txn else None) or Failure.EOF
+    if txn.response.code != 200:
+        return None, unknown_failure(f"control server returned status {txn.response.code}")
+    try:
+        return control_response_from_json(json.loads(txn.response.body)), None
+    except (ValueError, DecodeError) as exc:
+        return None, unknown_failure(f"malformed control response: {exc}"[:200])

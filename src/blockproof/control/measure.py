@@ -1,0 +1,246 @@
+"""The control measurement: what a URL looks like from an uncensored vantage point.
+
+Given a ``ControlRequest`` (OONI's THRequest) this does what OONI's test helper
+does, with the probe's own primitives:
+
+1. resolve the URL's host (skipped for an IP literal);
+2. ``ip_info`` for the union of probe-sent and helper-resolved addresses;
+3. for each address that is not a bogon: TCP connect on the URL's port (or 80
+   and 443 for http, 443 for https), plus a TLS handshake with the URL's host
+   as SNI on 443; marks the address "valid for domain" (flag 8) when it passes;
+4. GET the URL with the probe's headers, following up to 10 redirects, never
+   connecting to a bogon (a resolver that answers a bogon fails the fetch).
+
+Failure strings are the helper's legacy names (``model.failure.ControlFailure``).
+A bogon or loopback address sent by a client is never dialed: that would let
+anyone use the control server to probe private networks (SSRF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from blockproof.core.bogons import is_bogon
+from blockproof.core.http import MAX_REDIRECTS, extract_title, redirect_location
+from blockproof.model.control import (
+    IP_FLAG_BOGON,
+    IP_FLAG_RESOLVED_BY_PROBE,
+    IP_FLAG_RESOLVED_BY_TH,
+    IP_FLAG_VALID_FOR_DOMAIN,
+    ControlDNS,
+    ControlHTTPRequest,
+    ControlIPInfo,
+    ControlRequest,
+    ControlResponse,
+    ControlTCPConnect,
+    ControlTLSHandshake,
+)
+from blockproof.model.failure import ControlFailure, Failure
+from blockproof.model.observations import HTTPRequest, join_endpoint, split_endpoint
+from blockproof.netx.dns import dns_getaddrinfo
+from blockproof.netx.endpoint import Timeouts, measure_endpoint, url_port
+from blockproof.netx.network import Network
+from blockproof.netx.trace import Recorder
+
+MAX_ENDPOINTS = 32
+CONTROL_TIMEOUTS = Timeouts(dns=4.0, tcp=10.0, tls=10.0, http=15.0)
+CONTROL_MAX_BODY = 1 << 20
+
+AsnLookup = Callable[[str], int]
+
+_DNS_LEGACY: dict[str, str] = {
+    Failure.DNS_NXDOMAIN: ControlFailure.DNS_NAME_ERROR,
+    Failure.DNS_NON_RECOVERABLE: ControlFailure.DNS_SERVER_FAILURE,
+    Failure.DNS_REFUSED: ControlFailure.DNS_SERVER_FAILURE,
+    Failure.DNS_SERVER_MISBEHAVING: ControlFailure.DNS_SERVER_FAILURE,
+    Failure.DNS_TEMPORARY: ControlFailure.DNS_SERVER_FAILURE,
+    Failure.DNS_SERVFAIL: ControlFailure.DNS_SERVER_FAILURE,
+}
+
+
+def legacy_dns_failure(failure: str | None) -> str | None:
+    if failure is None or failure == Failure.DNS_NO_ANSWER:
+        return None
+    return _DNS_LEGACY.get(failure, ControlFailure.UNKNOWN)
+
+
+def legacy_tcp_failure(failure: str | None) -> str | None:
+    if failure is None:
+        return None
+    if failure == Failure.GENERIC_TIMEOUT:
+        return ControlFailure.GENERIC_TIMEOUT
+    if failure == Failure.CONNECTION_REFUSED:
+        return ControlFailure.CONNECTION_REFUSED
+    return ControlFailure.CONNECT_ERROR
+
+
+def legacy_http_failure(failure: str | None) -> str | None:
+    if failure is None:
+        return None
+    if failure.startswith("dns_"):
+        return ControlFailure.DNS_LOOKUP_ERROR
+    if failure == Failure.GENERIC_TIMEOUT:
+        return ControlFailure.GENERIC_TIMEOUT
+    if failure == Failure.CONNECTION_REFUSED:
+        return ControlFailure.CONNECTION_REFUSED
+    return ControlFailure.UNKNOWN
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _resolve(
+    network: Network, recorder: Recorder, host: str, timeouts: Timeouts
+) -> tuple[list[str], str | None]:
+    if _is_ip(host):
+        return [host], None
+    query = await dns_getaddrinfo(network, recorder, host, timeout=timeouts.dns)
+    return list(query.addresses), query.failure
+
+
+async def _fetch(
+    network: Network,
+    recorder: Recorder,
+    url: str,
+    headers: dict[str, list[str]],
+    *,
+    ca_file: str | None,
+    timeouts: Timeouts,
+) -> ControlHTTPRequest:
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        addresses, dns_failure = await _resolve(network, recorder, host, timeouts)
+        if dns_failure is not None or not addresses:
+            return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
+        if any(is_bogon(a) for a in addresses):
+            return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
+        header_list = [(k, v[0]) for k, v in headers.items() if v and k.lower() != "host"]
+        request = HTTPRequest(
+            method="GET",
+            url=url,
+            headers_list=(("Host", parts.netloc), *header_list),
+        )
+        result = None
+        for ip in addresses[:4]:
+            result = await measure_endpoint(
+                network, recorder, ip, url_port(url), server_name=host,
+                use_tls=parts.scheme == "https", request=request, timeouts=timeouts,
+                ca_file=ca_file, record=False,
+            )  # fmt: skip
+            if result.http is not None and result.http.response is not None:
+                break
+        assert result is not None
+        failure = result.tcp.failure or (result.tls.failure if result.tls else None)
+        if failure is not None:
+            return ControlHTTPRequest(failure=legacy_http_failure(failure))
+        txn = result.http
+        if txn is None or txn.response is None:
+            return ControlHTTPRequest(
+                failure=legacy_http_failure(txn.failure if txn else Failure.EOF)
+            )
+        next_url = redirect_location(url, txn.response)
+        if next_url is None:
+            response = txn.response
+            return ControlHTTPRequest(
+                body_length=len(response.body),
+                failure=legacy_http_failure(txn.failure),
+                title=extract_title(response.body),
+                headers={k: v for k, v in reversed(response.headers_list)},
+                status_code=response.code,
+            )
+        url = next_url
+    return ControlHTTPRequest(failure=ControlFailure.UNKNOWN)
+
+
+async def measure_control(
+    network: Network,
+    request: ControlRequest,
+    *,
+    asn_of: AsnLookup,
+    ca_file: str | None = None,
+    timeouts: Timeouts = CONTROL_TIMEOUTS,
+) -> ControlResponse:
+    recorder = Recorder()
+    parts = urlsplit(request.http_request)
+    host = parts.hostname or ""
+    url_ports = [url_port(request.http_request)]
+    if parts.port is None and parts.scheme == "http":
+        url_ports = [80, 443]
+    elif parts.port is None:
+        url_ports = [443]
+
+    fetch = asyncio.create_task(
+        _fetch(
+            network,
+            recorder,
+            request.http_request,
+            request.http_request_headers,
+            ca_file=ca_file,
+            timeouts=timeouts,
+        )
+    )
+    th_addrs, dns_failure = await _resolve(network, recorder, host, timeouts)
+    dns = ControlDNS(
+        failure=legacy_dns_failure(dns_failure),
+        addrs=() if _is_ip(host) else tuple(th_addrs),
+    )
+
+    flags: dict[str, int] = {}
+    endpoints: dict[str, tuple[str, int]] = {}
+    for endpoint in request.tcp_connect:
+        ip, port = split_endpoint(endpoint)
+        flags[ip] = flags.get(ip, 0) | IP_FLAG_RESOLVED_BY_PROBE
+        endpoints.setdefault(join_endpoint(ip, port), (ip, port))
+    for ip in th_addrs:
+        flags[ip] = flags.get(ip, 0) | IP_FLAG_RESOLVED_BY_TH
+        for port in url_ports:
+            endpoints.setdefault(join_endpoint(ip, port), (ip, port))
+    for ip in flags:
+        if is_bogon(ip):
+            flags[ip] |= IP_FLAG_BOGON
+
+    dialable = [(ep, ip, port) for ep, (ip, port) in endpoints.items() if not is_bogon(ip)]
+    dialable = dialable[:MAX_ENDPOINTS]
+
+    async def one(ip: str, port: int) -> tuple[ControlTCPConnect, ControlTLSHandshake | None]:
+        use_tls = port == 443 and bool(host) and not _is_ip(host)
+        result = await measure_endpoint(
+            network, recorder, ip, port, server_name=host, use_tls=use_tls, request=None,
+            timeouts=timeouts, ca_file=ca_file, record=False,
+        )  # fmt: skip
+        tcp = ControlTCPConnect(
+            status=result.tcp.failure is None, failure=legacy_tcp_failure(result.tcp.failure)
+        )
+        tls = None
+        if result.tls is not None:
+            tls = ControlTLSHandshake(
+                server_name=host, status=result.tls.failure is None, failure=result.tls.failure
+            )
+        return tcp, tls
+
+    results = await asyncio.gather(*(one(ip, port) for _, ip, port in dialable))
+    tcp_connect: dict[str, ControlTCPConnect] = {}
+    tls_handshake: dict[str, ControlTLSHandshake] = {}
+    for (endpoint, ip, _port), (tcp, tls) in zip(dialable, results, strict=True):
+        tcp_connect[endpoint] = tcp
+        if tls is not None:
+            tls_handshake[endpoint] = tls
+            if tls.status:
+                flags[ip] |= IP_FLAG_VALID_FOR_DOMAIN
+    http = await fetch
+    return ControlResponse(
+        tcp_connect=tcp_connect,
+        tls_handshake=tls_handshake,
+        http_request=http,
+        dns=dns,
+        ip_info={ip: ControlIPInfo(asn=asn_of(ip), flags=f) for ip, f in flags.items()},
+    )

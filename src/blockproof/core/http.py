@@ -1,0 +1,172 @@
+"""Sans-IO HTTP/1.1 client: one GET driven through h11 over bytes.
+
+``HTTPExchange`` is fed bytes by whichever shell owns the stream (plain TCP or
+TLS) and says when it is done. It never touches a socket or a clock, so the
+unit tests drive it with byte strings (tests/unit/test_http_driver.py).
+
+The body is kept up to ``max_body`` bytes (OONI: 1 << 19); past that the
+exchange ends with ``body_is_truncated`` and the rest is not read. Header
+section and line sizes are bounded by h11 (``max_incomplete_event_size``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import h11
+
+from blockproof.model.observations import HTTPRequest, HTTPResponse
+
+MAX_BODY = 1 << 19  # 524 288 bytes, as OONI
+MAX_HEADER_BYTES = 64 * 1024
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+
+# Browser-like headers, as OONI's probe sends (internal/model/http.go).
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+ACCEPT_LANGUAGE = "en-US,en;q=0.9"
+
+_TITLE = re.compile(rb"(?i)<title>([^<]{1,512})</title>")
+
+
+class HTTPProtocolError(Exception):
+    """The peer broke HTTP/1.1 (bad status line, bad chunking, oversize headers...)."""
+
+
+def browser_request(url: str) -> HTTPRequest:
+    """A GET for ``url`` with the headers a browser would send."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return HTTPRequest(
+        method="GET",
+        url=url,
+        headers_list=(
+            ("Host", host),
+            ("User-Agent", USER_AGENT),
+            ("Accept", ACCEPT),
+            ("Accept-Language", ACCEPT_LANGUAGE),
+        ),
+    )
+
+
+def request_target(url: str) -> str:
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return target
+
+
+@dataclass(slots=True)
+class _Partial:
+    code: int
+    headers: tuple[tuple[str, str], ...]
+
+
+class HTTPExchange:
+    """One request/response over a byte stream."""
+
+    def __init__(
+        self, request: HTTPRequest, *, max_body: int = MAX_BODY, close: bool = True
+    ) -> None:
+        self.request = request
+        self.max_body = max_body
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+        headers = list(request.headers_list)
+        if close:
+            headers.append(("Connection", "close"))
+        body = request.body.encode()
+        if body or request.method == "POST":
+            headers.append(("Content-Length", str(len(body))))
+        out = (
+            self._conn.send(
+                h11.Request(
+                    method=request.method, target=request_target(request.url), headers=headers
+                )
+            )
+            or b""
+        )
+        if body:
+            out += self._conn.send(h11.Data(data=body)) or b""
+        self._outgoing = out + (self._conn.send(h11.EndOfMessage()) or b"")
+        self._partial: _Partial | None = None
+        self._body = bytearray()
+        self._truncated = False
+        self.done = False
+
+    def bytes_to_send(self) -> bytes:
+        """The request bytes (once)."""
+        data, self._outgoing = self._outgoing, b""
+        return data
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the peer; ``b""`` means the peer closed (EOF).
+
+        Raises HTTPProtocolError on a protocol violation and EOFError on EOF
+        before the response is complete.
+        """
+        if self.done:
+            return
+        self._conn.receive_data(data)
+        while not self.done:
+            try:
+                event = self._conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if data == b"":
+                    raise EOFError(str(exc)) from exc
+                raise HTTPProtocolError(str(exc)) from exc
+            if event is h11.NEED_DATA:
+                if data == b"":
+                    raise EOFError("connection closed before the response was complete")
+                return
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                self._partial = _Partial(
+                    code=event.status_code,
+                    headers=tuple(
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers
+                    ),
+                )
+            elif isinstance(event, h11.Data):
+                room = self.max_body - len(self._body)
+                if len(event.data) > room:
+                    self._body += event.data[:room]
+                    self._truncated = True
+                    self.done = True
+                else:
+                    self._body += event.data
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                self.done = True
+
+    def response(self) -> HTTPResponse | None:
+        """The response so far (None until the status line and headers arrived)."""
+        if self._partial is None:
+            return None
+        return HTTPResponse(
+            code=self._partial.code,
+            headers_list=self._partial.headers,
+            body=bytes(self._body),
+            body_is_truncated=self._truncated,
+        )
+
+
+def redirect_location(url: str, response: HTTPResponse) -> str | None:
+    """The absolute URL a redirect points to, or None if ``response`` is no redirect."""
+    if response.code not in REDIRECT_CODES:
+        return None
+    location = response.header("Location")
+    if location is None:
+        return None
+    return urljoin(url, location.strip())
+
+
+def extract_title(body: bytes) -> str:
+    match = _TITLE.search(body)
+    return match.group(1).decode("utf-8", "replace") if match else ""

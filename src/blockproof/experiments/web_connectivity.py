@@ -1,0 +1,283 @@
+"""The web_connectivity experiment: is this URL reachable, and if not, how is it blocked?
+
+Theory of operation (OONI Web Connectivity 0.5, "LTE", in one pass per depth):
+
+depth 0
+  - resolve the host with the system resolver (``getaddrinfo``, tag ``classic``)
+    and, in parallel, with DNS over UDP to ``resolver`` (injection evidence);
+  - ask the control server (THRequest with every ip:port we are about to dial),
+    in parallel with everything below;
+  - for each resolved address (loopback never dialed): https -> TCP + TLS with
+    the URL's host as SNI; http -> TCP to :80 and, as TLS-based validation of
+    the address, TCP + TLS to :443 without fetching;
+  - the first connection that comes up fetches the URL (one fetch per depth).
+depth N > 0
+  - a redirect starts the same round for its URL (no new control request),
+    at most ``MAX_REDIRECTS`` times.
+
+Then the recorded observations and the control's answer go to the sans-IO
+classifier (``core.webconnectivity.analyze``), whose OONI keys and our
+``x_verdict`` are written into ``test_keys``. Network failures are data; only
+a malformed URL raises (``InputError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from blockproof import __version__
+from blockproof.codec.ooni import (
+    analysis_to_test_keys,
+    control_request_to_json,
+    control_response_to_json,
+    trace_to_test_keys,
+)
+from blockproof.control.client import query_control
+from blockproof.core.bogons import is_loopback
+from blockproof.core.http import MAX_REDIRECTS, browser_request, redirect_location
+from blockproof.core.webconnectivity import analyze
+from blockproof.errors import InputError
+from blockproof.model.control import ControlRequest, ControlResponse
+from blockproof.model.failure import Failure
+from blockproof.model.measurement import HIDDEN_ASN, TIME_FORMAT, Measurement
+from blockproof.model.observations import HTTPTransaction, join_endpoint
+from blockproof.model.web import WebObservations
+from blockproof.netx.dns import UDPLookup, dns_getaddrinfo, dns_udp
+from blockproof.netx.endpoint import EndpointResult, Timeouts, measure_endpoint, url_port
+from blockproof.netx.network import Network, SystemNetwork
+from blockproof.netx.trace import Recorder
+
+TEST_NAME = "web_connectivity"
+TEST_VERSION = "0.5.28"
+MAX_ADDRESSES = 8
+
+AsnLookup = Callable[[str], tuple[int, str]]
+
+
+def _no_asn(_ip: str) -> tuple[int, str]:
+    return 0, ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeContext:
+    """Where the probe stands and what it talks to. One per run."""
+
+    network: Network = field(default_factory=SystemNetwork)
+    control_url: str | None = None
+    resolver: str | None = "8.8.8.8:53"
+    ca_file: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    asn_of: AsnLookup = _no_asn
+    probe_cc: str = "ZZ"
+    probe_asn: str = HIDDEN_ASN
+    probe_network_name: str = ""
+    hide_asn: bool = False
+    duplicate_window: float = 0.3
+    annotations: dict[str, str] = field(default_factory=dict)
+    test_start_time: str = field(default_factory=lambda: datetime.now(UTC).strftime(TIME_FORMAT))
+    report_id: str = ""
+
+    def with_report_id(self) -> ProbeContext:
+        if self.report_id:
+            return self
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        asn = self.public_asn().removeprefix("AS")
+        rid = f"{stamp}_webconnectivity_{self.probe_cc}_{asn}_n1_{secrets.token_urlsafe(12)}"
+        return replace(self, report_id=rid)
+
+    def public_asn(self) -> str:
+        return HIDDEN_ASN if self.hide_asn else self.probe_asn
+
+
+def validate_url(url: str) -> str:
+    """The URL if web_connectivity can measure it; InputError otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise InputError(f"{url!r}: only http:// and https:// URLs can be measured")
+    if not parts.hostname:
+        raise InputError(f"{url!r}: the URL has no host name")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InputError(f"{url!r}: {exc}") from exc
+    return url
+
+
+class _Depth:
+    """One redirect depth: resolve, dial every address, let one connection fetch."""
+
+    def __init__(self, ctx: ProbeContext, rec: Recorder, url: str, depth: int) -> None:
+        self.ctx = ctx
+        self.rec = rec
+        self.url = url
+        self.depth = depth
+        self.parts = urlsplit(url)
+        self.host = self.parts.hostname or ""
+        self._fetch_claimed = False
+        self.addresses: list[str] = []
+        self.udp: UDPLookup | None = None
+
+    def _claim(self) -> bool:
+        if self._fetch_claimed:
+            return False
+        self._fetch_claimed = True
+        return True
+
+    async def resolve(self) -> None:
+        tags = ("classic", f"depth={self.depth}")
+        timeout = self.ctx.timeouts.dns
+        gai = asyncio.create_task(
+            dns_getaddrinfo(self.ctx.network, self.rec, self.host, timeout=timeout, tags=tags)
+        )
+        if self.depth == 0 and self.ctx.resolver:
+            _, self.udp = await dns_udp(
+                self.ctx.network, self.rec, self.host, "A", self.ctx.resolver,
+                timeout=timeout, duplicate_window=self.ctx.duplicate_window,
+                tags=(f"depth={self.depth}",),
+            )  # fmt: skip
+        query = await gai
+        self.addresses = [a for a in query.addresses if not is_loopback(a)][:MAX_ADDRESSES]
+
+    def endpoints(self) -> list[tuple[str, int, bool, bool]]:
+        """(ip, port, use_tls, may_fetch) for every connection this depth makes."""
+        out: list[tuple[str, int, bool, bool]] = []
+        port = url_port(self.url)
+        https = self.parts.scheme == "https"
+        for ip in self.addresses:
+            out.append((ip, port, https, True))
+            if not https and self.parts.port is None:
+                out.append((ip, 443, True, False))
+        return out
+
+    async def measure(self) -> HTTPTransaction | None:
+        request = browser_request(self.url)
+
+        async def one(ip: str, port: int, use_tls: bool, fetch: bool) -> EndpointResult:
+            tags = ["classic", f"depth={self.depth}", f"fetch_body={'true' if fetch else 'false'}"]
+            if use_tls:
+                tags.insert(1, "tcptls_experiment")
+            return await measure_endpoint(
+                self.ctx.network, self.rec, ip, port, server_name=self.host, use_tls=use_tls,
+                request=request if fetch else None, timeouts=self.ctx.timeouts,
+                may_fetch=self._claim, ca_file=self.ctx.ca_file, tags=tuple(tags),
+            )  # fmt: skip
+
+        results = await asyncio.gather(*(one(*ep) for ep in self.endpoints()))
+        for result in results:
+            if result.http is not None:
+                return result.http
+        return None
+
+
+async def _control(
+    ctx: ProbeContext, url: str, addresses: list[str]
+) -> tuple[ControlRequest, ControlResponse | None, str | None]:
+    parts = urlsplit(url)
+    ports = [url_port(url)] if parts.port is not None else [443, 80]
+    if parts.scheme == "https" and parts.port is None:
+        ports = [443]
+    request = ControlRequest(
+        http_request=url,
+        http_request_headers={k: [v] for k, v in browser_request(url).headers_list if k != "Host"},
+        tcp_connect=tuple(join_endpoint(ip, p) for ip in addresses for p in ports),
+    )
+    if ctx.control_url is None:
+        return request, None, None
+    response, failure = await query_control(
+        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file
+    )
+    return request, response, failure
+
+
+def _annotate_asns(rec: Recorder, asn_of: AsnLookup) -> None:
+    def annotate(queries: list[Any]) -> list[Any]:
+        out = []
+        for q in queries:
+            answers = []
+            for a in q.answers:
+                if a.address:
+                    asn, org = asn_of(a.address)
+                    a = replace(a, asn=asn, as_org_name=org)
+                answers.append(a)
+            out.append(replace(q, answers=tuple(answers)))
+        return out
+
+    rec.trace.queries = annotate(rec.trace.queries)
+    rec.trace.dns_duplicate_responses = annotate(rec.trace.dns_duplicate_responses)
+
+
+async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
+    """Measure one URL; the result is an OONI web_connectivity measurement."""
+    validate_url(url)
+    ctx = ctx.with_report_id()
+    started = datetime.now(UTC)
+    rec = Recorder()
+    depth0 = _Depth(ctx, rec, url, 0)
+    await depth0.resolve()
+    control = asyncio.create_task(_control(ctx, url, depth0.addresses))
+    current, last = depth0, await depth0.measure()
+    redirects = 0
+    while last is not None and last.response is not None:
+        next_url = redirect_location(current.url, last.response)
+        if next_url is None or urlsplit(next_url).scheme not in ("http", "https"):
+            break
+        redirects += 1
+        if redirects > MAX_REDIRECTS:
+            rec.trace.requests.append(
+                replace(last, failure=Failure.HTTP_TOO_MANY_REDIRECTS, response=None)
+            )
+            break
+        current = _Depth(ctx, rec, next_url, current.depth + 1)
+        await current.resolve()
+        last = await current.measure()
+    control_request, control_response, control_failure = await control
+    if depth0.udp is not None:
+        await depth0.udp.finish()
+    _annotate_asns(rec, ctx.asn_of)
+
+    observations = WebObservations(
+        input=url,
+        queries=tuple(rec.trace.queries),
+        tcp_connect=tuple(rec.trace.tcp_connect),
+        tls_handshakes=tuple(rec.trace.tls_handshakes),
+        requests=tuple(sorted(rec.trace.requests, key=lambda r: r.t0)),
+        control=control_response,
+        control_failure=control_failure,
+    )
+    analysis = analyze(observations, asn_of=lambda ip: ctx.asn_of(ip)[0])
+    test_keys: dict[str, Any] = {
+        "agent": "redirect",
+        "client_resolver": None,
+        "retries": None,
+        "socksproxy": None,
+        **trace_to_test_keys(rec.trace),
+        "x_control_request": control_request_to_json(control_request),
+        "control": control_response_to_json(control_response) if control_response else None,
+        "control_failure": control_failure,
+        **analysis_to_test_keys(analysis),
+    }
+    return Measurement(
+        test_name=TEST_NAME,
+        test_version=TEST_VERSION,
+        input=url,
+        measurement_start_time=started.strftime(TIME_FORMAT),
+        test_start_time=ctx.test_start_time,
+        probe_cc=ctx.probe_cc,
+        probe_asn=ctx.public_asn(),
+        probe_network_name="" if ctx.hide_asn else ctx.probe_network_name,
+        report_id=ctx.report_id,
+        software_name="blockproof",
+        software_version=__version__,
+        test_runtime=round(rec.now(), 6),
+        annotations={"engine_name": "blockproof", **ctx.annotations},
+        test_helpers={"backend": {"address": ctx.control_url, "type": "https"}}
+        if ctx.control_url
+        else {},
+        test_keys=test_keys,
+    )

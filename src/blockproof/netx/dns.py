@@ -1,0 +1,303 @@
+"""DNS shells: getaddrinfo, DNS over UDP (with injection evidence), TCP and HTTPS.
+
+All build their query with ``core.dns.build_query`` and judge replies with
+``core.dns.analyze_reply``; they only move bytes and keep time.
+
+UDP: the first reply that matches the query is the result. The socket stays
+open for ``duplicate_window`` seconds after that; every other datagram that
+arrives (before or after) is recorded in ``x_dns_duplicate_responses``. An
+on-path censor that injects a forged answer is caught this way: its reply and
+the real one both arrive. ``dns_udp`` returns as soon as it has its result;
+the collection goes on in the background until ``UDPLookup.finish()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import struct
+from urllib.parse import urlsplit
+
+from blockproof.core.dns import analyze_reply, build_query, gai_answers
+from blockproof.core.failures import NetworkFailure, classify
+from blockproof.core.http import browser_request
+from blockproof.model.failure import Failure
+from blockproof.model.observations import DNSQuery, HTTPRequest, join_endpoint, split_endpoint
+from blockproof.netx.http import http_round_trip
+from blockproof.netx.network import Network
+from blockproof.netx.tcp import tcp_connect
+from blockproof.netx.tls import tls_handshake
+from blockproof.netx.trace import TX_DOH, TX_GETADDRINFO, TX_UDP, Recorder
+
+MAX_DATAGRAMS = 32  # a flood of replies is cut here
+
+
+async def dns_getaddrinfo(
+    network: Network,
+    recorder: Recorder,
+    hostname: str,
+    *,
+    timeout: float,
+    tags: tuple[str, ...] = (),
+) -> DNSQuery:
+    """The system resolver, as OONI's ``getaddrinfo`` engine (query_type ANY)."""
+    tx = recorder.next_id(TX_GETADDRINFO)
+    t0 = recorder.now()
+    failure: str | None = None
+    addresses: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            addresses = await network.getaddrinfo(hostname)
+        if not addresses:
+            failure = Failure.DNS_NO_ANSWER
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        failure = classify(exc)
+    query = DNSQuery(
+        engine="getaddrinfo",
+        resolver_address="",
+        hostname=hostname,
+        query_type="ANY",
+        answers=gai_answers(addresses),
+        failure=failure,
+        t0=t0,
+        t=recorder.now(),
+        tags=tags,
+        transaction_id=tx,
+    )
+    recorder.trace.queries.append(query)
+    return query
+
+
+class _Collector(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.datagrams: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        self.count = 0
+        self.error: Exception | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if self.count < MAX_DATAGRAMS:
+            self.count += 1
+            self.datagrams.put_nowait((self._loop.time(), data))
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc
+        self.datagrams.put_nowait((self._loop.time(), b""))
+
+
+class UDPLookup:
+    """A DNS-over-UDP lookup whose duplicate collection may outlive its result."""
+
+    def __init__(self, task: asyncio.Task[None]) -> None:
+        self._task = task
+
+    async def finish(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def dns_udp(
+    network: Network,
+    recorder: Recorder,
+    hostname: str,
+    qtype: str,
+    resolver: str,
+    *,
+    timeout: float,
+    duplicate_window: float = 0.3,
+    tags: tuple[str, ...] = (),
+) -> tuple[DNSQuery, UDPLookup]:
+    ip, port = split_endpoint(resolver)
+    tx = recorder.next_id(TX_UDP)
+    query = build_query(hostname, qtype)
+    loop = asyncio.get_running_loop()
+    t0 = recorder.now()
+    collector = _Collector()
+
+    def record(failure: str | None, reply_wire: bytes | None, when: float) -> DNSQuery:
+        reply = analyze_reply(query, reply_wire) if reply_wire is not None else None
+        return DNSQuery(
+            engine="udp",
+            resolver_address=resolver,
+            hostname=hostname,
+            query_type=qtype,
+            answers=reply.answers if reply else (),
+            failure=failure if reply is None else reply.failure,
+            rcode=reply.rcode if reply else None,
+            raw_response=reply_wire,
+            t0=t0,
+            t=when,
+            tags=tags,
+            transaction_id=tx,
+        )
+
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: collector, remote_addr=network.udp_address(ip, port)
+        )
+    except OSError as exc:
+        failed = record(classify(exc), None, recorder.now())
+        recorder.trace.queries.append(failed)
+        return failed, UDPLookup(asyncio.create_task(asyncio.sleep(0)))
+    transport.sendto(query.to_wire())
+    seen: list[tuple[float, bytes]] = []
+    result: DNSQuery | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while result is None:
+                _, data = await collector.datagrams.get()
+                if collector.error is not None:
+                    raise collector.error
+                reply = analyze_reply(query, data)
+                if reply.failure in (Failure.DNS_WRONG_QUERY_ID, Failure.DNS_SERVER_MISBEHAVING):
+                    seen.append((recorder.now(), data))
+                    continue
+                result = record(None, data, recorder.now())
+    except (TimeoutError, OSError) as exc:
+        result = record(classify(exc), None, recorder.now())
+        transport.close()
+        recorder.trace.queries.append(result)
+        for when, data in seen:
+            recorder.trace.dns_duplicate_responses.append(record(None, data, when))
+        return result, UDPLookup(asyncio.create_task(asyncio.sleep(0)))
+    recorder.trace.queries.append(result)
+
+    async def collect_late() -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(duplicate_window):
+                    while True:
+                        _, data = await collector.datagrams.get()
+                        if data:
+                            seen.append((recorder.now(), data))
+        finally:
+            transport.close()
+            for when, data in seen:
+                recorder.trace.dns_duplicate_responses.append(record(None, data, when))
+
+    return result, UDPLookup(asyncio.create_task(collect_late()))
+
+
+async def dns_tcp(
+    network: Network,
+    recorder: Recorder,
+    hostname: str,
+    qtype: str,
+    resolver: str,
+    *,
+    timeout: float,
+    tags: tuple[str, ...] = (),
+) -> DNSQuery:
+    """DNS over TCP (RFC 1035 4.2.2: two-byte length prefix)."""
+    ip, port = split_endpoint(resolver)
+    tx = recorder.next_id(TX_UDP)
+    query = build_query(hostname, qtype)
+    t0 = recorder.now()
+    wire: bytes | None = None
+    failure: str | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await network.open_stream(ip, port)
+            try:
+                payload = query.to_wire()
+                writer.write(struct.pack("!H", len(payload)) + payload)
+                await writer.drain()
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                wire = await reader.readexactly(length)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+        failure = classify(exc)
+    reply = analyze_reply(query, wire) if wire is not None else None
+    result = DNSQuery(
+        engine="tcp",
+        resolver_address=resolver,
+        hostname=hostname,
+        query_type=qtype,
+        answers=reply.answers if reply else (),
+        failure=reply.failure if reply else failure,
+        rcode=reply.rcode if reply else None,
+        raw_response=wire,
+        t0=t0,
+        t=recorder.now(),
+        tags=tags,
+        transaction_id=tx,
+    )
+    recorder.trace.queries.append(result)
+    return result
+
+
+async def dns_https(
+    network: Network,
+    recorder: Recorder,
+    hostname: str,
+    qtype: str,
+    url: str,
+    *,
+    server_ip: str,
+    timeout: float,
+    ca_file: str | None = None,
+    tags: tuple[str, ...] = (),
+) -> DNSQuery:
+    """DNS over HTTPS (RFC 8484, GET with ``?dns=``), to ``server_ip`` with the URL's SNI."""
+    tx = recorder.next_id(TX_DOH)
+    query = build_query(hostname, qtype)
+    query.id = 0  # RFC 8484 4.1: cache friendly
+    parts = urlsplit(url)
+    sni = parts.hostname or ""
+    encoded = base64.urlsafe_b64encode(query.to_wire()).rstrip(b"=").decode()
+    sep = "&" if parts.query else "?"
+    base = browser_request(url + sep + "dns=" + encoded)
+    request = HTTPRequest(
+        method="GET",
+        url=base.url,
+        headers_list=(("Host", parts.netloc), ("Accept", "application/dns-message")),
+    )
+    t0 = recorder.now()
+    failure: str | None = None
+    wire: bytes | None = None
+    sub = (*tags, "doh")
+    try:
+        async with asyncio.timeout(timeout):
+            _, tcp = await tcp_connect(
+                network, recorder, server_ip, parts.port or 443, timeout=timeout, tags=sub,
+                transaction_id=tx, record=False,
+            )  # fmt: skip
+            if tcp is None:
+                raise NetworkFailure(Failure.CONNECTION_REFUSED)
+            hs, tls = await tls_handshake(
+                recorder, tcp, sni, timeout=timeout, ca_file=ca_file, tags=sub,
+                transaction_id=tx, record=False,
+            )  # fmt: skip
+            if tls is None:
+                raise NetworkFailure(hs.failure or Failure.SSL_FAILED_HANDSHAKE)
+            txn = await http_round_trip(
+                recorder, tls, request, timeout=timeout, address=join_endpoint(server_ip, 443),
+                tags=sub, transaction_id=tx, record=False, max_body=65535,
+            )  # fmt: skip
+            if txn.failure is not None:
+                raise NetworkFailure(txn.failure)
+            if txn.response is None or txn.response.code != 200:
+                code = txn.response.code if txn.response else 0
+                raise NetworkFailure(f"unknown_failure: doh server returned status {code}")
+            wire = txn.response.body
+    except (NetworkFailure, OSError, TimeoutError) as exc:
+        failure = classify(exc)
+    reply = analyze_reply(query, wire) if wire is not None else None
+    result = DNSQuery(
+        engine="doh",
+        resolver_address=url,
+        hostname=hostname,
+        query_type=qtype,
+        answers=reply.answers if reply else (),
+        failure=reply.failure if reply else failure,
+        rcode=reply.rcode if reply else None,
+        raw_response=wire,
+        t0=t0,
+        t=recorder.now(),
+        tags=tags,
+        transaction_id=tx,
+    )
+    recorder.trace.queries.append(result)
+    return result

@@ -1,0 +1,69 @@
+"""What the user sees on stderr: progress bars and the verdict table.
+
+stdout is reserved for machine output (JSON lines), so that ``| jq`` works
+whatever a library logs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from blockproof.probe.runner import Summary
+
+stderr = Console(stderr=True, highlight=False)
+
+_METHOD_STYLE = {
+    "none": "green",
+    "down": "yellow",
+    "undetermined": "yellow",
+}
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Progress]:
+    """A progress bar on stderr (hidden when stderr is not a terminal)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    with progress:
+        progress.add_task(label, total=total)
+        yield progress
+
+
+def _blocking_text(value: str | bool | None) -> str:
+    if value is None:
+        return "null"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("URL", overflow="fold")
+    table.add_column("blocking")
+    table.add_column("accessible")
+    table.add_column("method")
+    table.add_column("why", overflow="fold", max_width=70)
+    for row in rows:
+        style = _METHOD_STYLE.get(row.method, "bold red")
+        table.add_row(
+            row.input,
+            _blocking_text(row.blocking),
+            _blocking_text(row.accessible),
+            f"[{style}]{row.method}[/]",
+            row.explanation,
+        )
+    return table

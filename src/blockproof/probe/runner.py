@@ -1,0 +1,100 @@
+"""Run many measurements concurrently, in input order, with a bounded number in flight.
+
+``run_urls`` starts at most ``concurrency`` measurements at once and hands
+each finished one to ``on_result`` as it completes (progress bars, spooling).
+It returns the measurements in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from blockproof.errors import InputError
+from blockproof.experiments.web_connectivity import ProbeContext, measure_url, validate_url
+from blockproof.model.measurement import Measurement
+
+
+async def run_urls(
+    urls: list[str],
+    ctx: ProbeContext,
+    *,
+    concurrency: int = 8,
+    on_result: Callable[[Measurement], None] | None = None,
+) -> list[Measurement]:
+    for url in urls:
+        validate_url(url)
+    ctx = ctx.with_report_id()
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(url: str) -> Measurement:
+        async with slots:
+            measurement = await measure_url(url, ctx)
+        if on_result is not None:
+            on_result(measurement)
+        return measurement
+
+    return list(await asyncio.gather(*(one(u) for u in urls)))
+
+
+def read_url_list(path: Path) -> list[str]:
+    """URLs from a Citizen Lab test-list CSV (``url,category_code,...``) or one URL a line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the URL list: {exc.strerror}") from exc
+    lines = text.splitlines()
+    urls: list[str] = []
+    if lines and lines[0].lower().startswith("url,"):
+        for lineno, row in enumerate(csv.reader(lines[1:]), start=2):
+            if not row or not row[0].strip():
+                continue
+            url = row[0].strip()
+            try:
+                validate_url(url)
+            except InputError as exc:
+                raise InputError(f"{path}:{lineno}: {exc}") from None
+            urls.append(url)
+    else:
+        for lineno, line in enumerate(lines, start=1):
+            url = line.strip()
+            if not url or url.startswith("#"):
+                continue
+            try:
+                validate_url(url)
+            except InputError as exc:
+                raise InputError(f"{path}:{lineno}: {exc}") from None
+            urls.append(url)
+    return list(dict.fromkeys(urls))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One line of the verdict table."""
+
+    input: str
+    blocking: str | bool | None
+    accessible: bool | None
+    method: str
+    rule_id: str
+    explanation: str
+
+    @staticmethod
+    def of(m: Measurement) -> Summary:
+        tk = m.test_keys
+        verdict = tk.get("x_verdict") or {}
+        return Summary(
+            input=m.input or "",
+            blocking=tk.get("blocking"),
+            accessible=tk.get("accessible"),
+            method=str(verdict.get("method", "")),
+            rule_id=str(verdict.get("rule_id", "")),
+            explanation=str(verdict.get("explanation", "")),
+        )
+
+
+def summaries(measurements: Iterable[Measurement]) -> list[Summary]:
+    return [Summary.of(m) for m in measurements]
