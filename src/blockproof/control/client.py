@@ -49,7 +49,9 @@ async def query_control(
         ),
         body=body,
     )
-    timeouts = Timeouts(dns=4.0, tcp=10.0, tls=10.0, http=budget)
+    timeouts = Timeouts(
+        dns=min(4.0, budget), tcp=min(10.0, budget), tls=min(10.0, budget), http=budget
+    )
     try:
         async with asyncio.timeout(budget):
             try:

@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from blockproof.codec.ooni import DecodeError, control_request_from_json, control_response_to_json
-from blockproof.control.measure import AsnLookup, measure_control
+from blockproof.control.measure import CONTROL_TIMEOUTS, AsnLookup, measure_control
+from blockproof.netx.endpoint import Timeouts
 from blockproof.netx.network import Network, SystemNetwork
 
 MAX_BODY = 64 * 1024
@@ -49,11 +50,13 @@ def create_app(
     ca_file: str | None = None,
     *,
     asn_of: AsnLookup | None = None,
+    timeouts: Timeouts = CONTROL_TIMEOUTS,
+    max_concurrent: int = MAX_CONCURRENT,
 ) -> Starlette:
     """The control server's ASGI app, measuring through ``network``."""
     net: Network = network or SystemNetwork()
     lookup: AsnLookup = asn_of or (lambda _ip: 0)
-    slots = asyncio.Semaphore(MAX_CONCURRENT)
+    slots = asyncio.Semaphore(max_concurrent)
 
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"message": "Hello OONItarian!"})
@@ -76,7 +79,7 @@ def create_app(
             try:
                 async with asyncio.timeout(REQUEST_BUDGET):
                     response = await measure_control(
-                        net, th_request, asn_of=lookup, ca_file=ca_file
+                        net, th_request, asn_of=lookup, ca_file=ca_file, timeouts=timeouts
                     )
             except TimeoutError:
                 return _error(504, f"control measurement exceeded {REQUEST_BUDGET:.0f} s")

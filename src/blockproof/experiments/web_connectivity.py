@@ -79,6 +79,7 @@ class ProbeContext:
     probe_network_name: str = ""
     hide_asn: bool = False
     duplicate_window: float = 0.3
+    control_budget: float = 30.0  # seconds for the whole control exchange
     annotations: dict[str, str] = field(default_factory=dict)
     test_start_time: str = field(default_factory=lambda: datetime.now(UTC).strftime(TIME_FORMAT))
     report_id: str = ""
@@ -190,7 +191,7 @@ async def _control(
     if ctx.control_url is None:
         return request, None, None
     response, failure = await query_control(
-        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file
+        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file, budget=ctx.control_budget
     )
     return request, response, failure
 

@@ -9,32 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from blockproof.control.server import create_app
 from blockproof.experiments.web_connectivity import ProbeContext
 from blockproof.lab import Lab, Scenario, load_scenario
+from blockproof.lab.lab import LAB_TIMEOUTS
 from blockproof.model.measurement import Measurement
 from blockproof.netx.endpoint import Timeouts
-from blockproof.netx.network import Network
 from blockproof.probe.runner import run_urls
 
-# Budgets in the lab are short: nothing real is far away, and a blackhole should not
-# make a test wait 10 s.
-LAB_TIMEOUTS = Timeouts(dns=1.5, tcp=2.0, tls=2.0, http=3.0)
+CONTROL_BUDGET = 8.0  # the control itself waits at most LAB_TIMEOUTS per step
 
 
 def scenario_urls(scenario: Scenario) -> list[str]:
     """The URLs a scenario's expectations talk about, in file order."""
     return list(dict.fromkeys(e.url for e in scenario.expect))
-
-
-def _control_factory(lab_ref: list[Lab]) -> Callable[[Network, str], Any]:
-    def factory(network: Network, ca_file: str) -> Any:
-        lab = lab_ref[0]
-        return create_app(network, ca_file, asn_of=lambda ip: lab.asn_of(ip)[0])
-
-    return factory
 
 
 async def run_scenario(
@@ -48,16 +36,14 @@ async def run_scenario(
     """Measure ``urls`` (default: the scenario's expectations) inside the scenario."""
     if isinstance(scenario, Path):
         scenario = load_scenario(scenario)
-    lab_ref: list[Lab] = []
-    lab = Lab(scenario, control_app_factory=_control_factory(lab_ref))
-    lab_ref.append(lab)
-    async with lab:
+    async with Lab(scenario) as lab:
         ctx = ProbeContext(
             network=lab.probe_network,
             control_url=lab.control_url,
             resolver=lab.resolver_address,
             ca_file=lab.ca_file,
             timeouts=timeouts,
+            control_budget=CONTROL_BUDGET,
             asn_of=lab.asn_of,
             probe_cc=lab.probe_cc,
             probe_asn=lab.probe_asn,

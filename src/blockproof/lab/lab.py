@@ -1,0 +1,629 @@
+"""The lab at run time: listeners on loopback, the censor's wire, and two networks.
+
+Theory of operation
+-------------------
+Everything lives on 127.0.0.1 in the current event loop:
+
+* one **origin** listener per site and scheme (HTTP on one port, HTTPS with the
+  site's certificate on another), a **MITM** listener per interception rule,
+  blockproof's **control server** (uvicorn serving ``control.server.create_app``),
+  two **DNS** servers over UDP (the censored path the probe uses, a clean one);
+* one **wire** listener through which every TCP connection flows.
+
+``LabNetwork`` implements the probe's network seam. ``open_stream(ip, port)``
+looks up which host owns the public address ``ip``; an unknown address or a
+``blackhole`` rule never answers (the caller's timeout fires), ``refuse`` and
+closed ports connect to a port nobody listens on (a real ECONNREFUSED). Otherwise
+it waits one round trip (the TCP handshake), binds a client socket, registers
+``local port -> Flow(destination, censored?)`` and connects to the wire.
+
+The wire accepts, finds the flow by the peer's port, and on censored flows reads
+the client's opening (``censor.read_opening``): a TLS ClientHello's SNI or an
+HTTP request's Host. A matching rule acts on the real socket: ``reset`` is a
+true RST (SO_LINGER 0), ``fin`` an orderly close, ``drop`` silence, ``mitm`` a
+detour to the interception listener, ``blockpage``/``redirect`` an injected
+response. Otherwise the wire connects to the destination's listener and pumps
+bytes both ways through a delay line (half a round trip each way) and, if a
+throttle rule matches, a rate cap. The control server's network is the same
+wire without the censor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from blockproof.lab.censor import Censor, DNSOutcome, Opening, read_opening
+from blockproof.lab.internet import CONTROL_HOST, RESOLVER_HOST, ROLE_SITE, Host
+from blockproof.lab.origin import serve_http
+from blockproof.lab.pki import LabPKI
+from blockproof.lab.scenario import Rule, Scenario, blockpage_body
+from blockproof.netx.endpoint import Timeouts
+from blockproof.netx.network import READ_CHUNK
+
+LOOPBACK = "127.0.0.1"
+OPENING_TIMEOUT = 10.0  # how long the censor waits for a client's first bytes
+PACE_CHUNK = 1460  # a throttled flow is paced one segment at a time
+DNS_TTL = 300
+# Budgets in the lab are short: nothing real is far away, and a blackhole should not
+# make a test wait 10 s. The lab's control server measures with these too.
+LAB_TIMEOUTS = Timeouts(dns=1.5, tcp=2.0, tls=2.0, http=3.0)
+
+AppFactory = Callable[["LabNetwork", str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    ip: str
+    port: int
+    host: Host | None
+    target: tuple[str, int]
+    censored: bool
+
+
+class LabNetwork:
+    """The ``Network`` seam inside the lab: public addresses, loopback sockets."""
+
+    def __init__(self, lab: Lab, *, censored: bool) -> None:
+        self._lab = lab
+        self.censored = censored
+
+    async def open_stream(
+        self, ip: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        lab = self._lab
+        host = lab.censor.host_by_ip(ip)
+        rule = lab.censor.tcp(ip, port) if self.censored else None
+        if rule is not None and rule.action == "blackhole":
+            await _forever()
+        if host is None or (host.down == "timeout"):
+            await _forever()  # no route: SYNs go nowhere
+        assert host is not None
+        target = lab.listener_for(host, port)
+        if rule is not None or host.down == "refuse" or target is None:
+            await lab.sleep_rtt(1.0)
+            return await asyncio.open_connection(LOOPBACK, lab.closed_port)  # ECONNREFUSED
+        await lab.sleep_rtt(1.0)
+        return await lab.connect_wire(Flow(ip, port, host, target, self.censored))
+
+    def udp_address(self, ip: str, port: int) -> tuple[str, int]:
+        lab = self._lab
+        host = lab.censor.host_by_ip(ip)
+        if port == 53 and host is not None and host.name == RESOLVER_HOST:
+            return LOOPBACK, lab.dns_port(censored=self.censored)
+        return LOOPBACK, lab.closed_port
+
+    async def getaddrinfo(self, host: str) -> list[str]:
+        with contextlib.suppress(ValueError):
+            return [str(ipaddress.ip_address(host))]
+        lab = self._lab
+        await lab.sleep_rtt(1.0)
+        outcome = lab.censor.dns(host, "system", censored=self.censored)
+        if outcome.drop:
+            await _forever()
+        if outcome.injected is not None:
+            return list(outcome.injected)  # the injector's reply arrives first
+        if outcome.rcode == "NXDOMAIN":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if outcome.rcode in ("REFUSED", "SERVFAIL"):
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        if not outcome.addresses:
+            raise socket.gaierror(socket.EAI_NODATA, "No address associated with hostname")
+        return list(dict.fromkeys(outcome.addresses))
+
+
+async def _forever() -> None:
+    await asyncio.get_running_loop().create_future()
+
+
+class _DNSServer(asyncio.DatagramProtocol):
+    """An authoritative-and-recursive resolver for the lab's names, over UDP."""
+
+    def __init__(self, lab: Lab, *, censored: bool) -> None:
+        self.lab = lab
+        self.censored = censored
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:
+            return
+        if not query.question or query.flags & dns.flags.QR:
+            return
+        question = query.question[0]
+        name = question.name.to_text(omit_final_dot=True)
+        outcome = self.lab.censor.dns(name, "udp", censored=self.censored)
+        if outcome.drop:
+            return
+        rtt = self.lab.rtt
+        loop = asyncio.get_running_loop()
+        if outcome.injected is not None:
+            forged = DNSOutcome(addresses=outcome.injected)
+            loop.call_later(rtt / 2, self._send, _reply(query, forged), addr)
+        loop.call_later(rtt, self._send, _reply(query, outcome), addr)
+
+    def _send(self, wire: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(wire, addr)
+
+
+def _reply(query: dns.message.Message, outcome: DNSOutcome) -> bytes:
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.RA
+    response.set_rcode(dns.rcode.from_text(outcome.rcode))
+    question = query.question[0]
+    if question.rdtype == dns.rdatatype.A and outcome.rcode == "NOERROR" and outcome.addresses:
+        response.answer.append(
+            dns.rrset.from_text_list(
+                question.name, DNS_TTL, dns.rdataclass.IN, dns.rdatatype.A, list(outcome.addresses)
+            )
+        )
+    return response.to_wire()
+
+
+class Lab:
+    """A running scenario: ``async with Lab(scenario) as lab:`` then use its networks."""
+
+    def __init__(
+        self, scenario: Scenario, *, control_app_factory: AppFactory | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.censor = Censor(scenario)
+        self.rtt = scenario.rtt_ms / 1000.0
+        self.probe_network = LabNetwork(self, censored=True)
+        self.control_network = LabNetwork(self, censored=False)
+        self._app_factory = control_app_factory or _default_control_app
+        self._pki: LabPKI | None = None
+        self._servers: list[asyncio.Server] = []
+        self._listeners: dict[tuple[str, int], tuple[str, int]] = {}  # (host, port) -> loopback
+        self._mitm: dict[int, tuple[str, int]] = {}  # id(rule) -> loopback
+        self._flows: dict[int, Flow] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dns: dict[bool, tuple[asyncio.DatagramTransport, int]] = {}
+        self._closed_sock: socket.socket | None = None
+        self._wire_port = 0
+        self._uvicorn: Any = None
+        self._blockpages: dict[str, bytes] = {}
+        self.flows_started = 0
+
+    # --- what the probe and the control are given --------------------------------
+
+    @property
+    def ca_file(self) -> str:
+        assert self._pki is not None, "the lab is not running"
+        return self._pki.ca_file
+
+    @property
+    def resolver_address(self) -> str:
+        return f"{self._host(RESOLVER_HOST).addresses[0]}:53"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self._host(CONTROL_HOST).addresses[0]}/"
+
+    @property
+    def probe_cc(self) -> str:
+        return self.scenario.probe.cc
+
+    @property
+    def probe_asn(self) -> str:
+        return self.scenario.probe.asn_string
+
+    @property
+    def probe_network_name(self) -> str:
+        return self.scenario.probe.network
+
+    def asn_of(self, ip: str) -> tuple[int, str]:
+        host = self.censor.host_by_ip(ip)
+        return (host.asn, host.org) if host is not None else (0, "")
+
+    def _host(self, name: str) -> Host:
+        host = self.scenario.host(name)
+        if host is None:
+            raise LookupError(f"the lab has no host {name!r}")
+        return host
+
+    # --- life cycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> Lab:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._pki = LabPKI()
+        closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        closed.bind((LOOPBACK, 0))  # bound, never listening: connections are refused
+        self._closed_sock = closed
+        self._wire_port = await self._listen(self._on_wire)
+        for censored in (True, False):
+            transport, _ = await loop.create_datagram_endpoint(
+                _dns_factory(self, censored), local_addr=(LOOPBACK, 0)
+            )
+            self._dns[censored] = (transport, transport.get_extra_info("sockname")[1])
+        for host in self.scenario.hosts:
+            if host.role == ROLE_SITE and host.down == "no":
+                if host.http:
+                    self._listeners[(host.name, 80)] = await self._site(host, "http")
+                if host.https:
+                    self._listeners[(host.name, 443)] = await self._site(host, "https")
+        for rule in self.scenario.rules_for("tls"):
+            if rule.action == "mitm":
+                names = tuple(p for p in rule.match if p != "*") or ("mitm.example",)
+                mitm_host = Host(name=names[0], addresses=(), blockpage=rule.blockpage)
+                port = await self._listen(
+                    _site_handler(mitm_host, "https", self._blockpages),
+                    ssl_context=self._pki.mitm_context(names),
+                )
+                self._mitm[id(rule)] = (LOOPBACK, port)
+        control = self.scenario.host(CONTROL_HOST)
+        if control is not None:
+            self._listeners[(control.name, 80)] = (LOOPBACK, await self._start_control())
+
+    async def _stop(self) -> None:
+        if self._uvicorn is not None:
+            server, task = self._uvicorn
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+        for transport, _ in self._dns.values():
+            transport.close()
+        if self._closed_sock is not None:
+            self._closed_sock.close()
+        if self._pki is not None:
+            self._pki.close()
+
+    async def _listen(
+        self,
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> int:
+        server = await asyncio.start_server(
+            self._tracked(handler), LOOPBACK, 0, ssl=ssl_context, limit=READ_CHUNK, backlog=1024
+        )
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    def _tracked(
+        self,
+        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]],
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._tasks.add(task)
+            try:
+                await handler(reader, writer)
+            except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+                writer.close()
+            finally:
+                self._tasks.discard(task)
+
+        return run
+
+    async def _site(self, host: Host, scheme: str) -> tuple[str, int]:
+        assert self._pki is not None
+        ctx = self._pki.server_context(host) if scheme == "https" else None
+        port = await self._listen(_site_handler(host, scheme, self._blockpages), ssl_context=ctx)
+        return LOOPBACK, port
+
+    async def _start_control(self) -> int:
+        import uvicorn
+
+        _EmbeddedServer = _embedded_server_class()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, 0))
+        sock.listen(1024)
+        app = self._app_factory(self.control_network, self.ca_file)
+        config = uvicorn.Config(
+            app, log_config=None, log_level="warning", access_log=False, lifespan="off",
+            timeout_keep_alive=30,
+        )  # fmt: skip
+        server = _EmbeddedServer(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._uvicorn = (server, task)
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        return int(sock.getsockname()[1])
+
+    # --- routing ---------------------------------------------------------------------
+
+    @property
+    def closed_port(self) -> int:
+        assert self._closed_sock is not None
+        return int(self._closed_sock.getsockname()[1])
+
+    def dns_port(self, *, censored: bool) -> int:
+        return self._dns[censored][1]
+
+    def listener_for(self, host: Host, port: int) -> tuple[str, int] | None:
+        return self._listeners.get((host.name, port))
+
+    async def sleep_rtt(self, fraction: float) -> None:
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt * fraction)
+
+    async def connect_wire(self, flow: Flow) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((LOOPBACK, 0))
+            local_port = int(sock.getsockname()[1])
+            self._flows[local_port] = flow
+            await loop.sock_connect(sock, (LOOPBACK, self._wire_port))
+        except BaseException:
+            self._flows.pop(local_port, None)
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock, limit=READ_CHUNK)
+
+    # --- the wire --------------------------------------------------------------------
+
+    async def _on_wire(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        flow = self._flows.pop(int(peer[1]), None) if peer else None
+        if flow is None:
+            writer.close()
+            return
+        self.flows_started += 1
+        try:
+            await self._carry(flow, reader, writer)
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    async def _carry(
+        self, flow: Flow, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        opening = b""
+        target = flow.target
+        throttle: Rule | None = None
+        if flow.censored:
+            seen = await self._read_opening(reader)
+            if seen is None:
+                return
+            opening, what = seen
+            rule = self.censor.tls(what) if what.protocol == "tls" else None
+            if what.protocol == "http":
+                rule = self.censor.http(what)
+            if rule is not None:
+                detour = await self._act(rule, reader, writer)
+                if detour is None:
+                    return
+                target = detour
+            throttle = self.censor.throttle(what.sni or what.host)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*target, limit=READ_CHUNK)
+        except OSError:
+            _reset(writer)
+            return
+        delay = self.rtt / 2
+        extra = (throttle.delay_ms / 1000.0) if throttle else 0.0
+        rate = (throttle.rate_kbps * 1000.0) if throttle else 0.0
+        try:
+            await asyncio.gather(
+                _pipe(reader, up_writer, delay, 0.0, opening),
+                _pipe(up_reader, writer, delay + extra, rate, b""),
+            )
+        finally:
+            up_writer.close()
+
+    async def _read_opening(self, reader: asyncio.StreamReader) -> tuple[bytes, Opening] | None:
+        try:
+            async with asyncio.timeout(OPENING_TIMEOUT):
+                first = await reader.read(READ_CHUNK)
+                buffered = first
+                while True:
+                    what = read_opening(first, buffered)
+                    if what.protocol != "incomplete":
+                        return buffered, what
+                    more = await reader.read(READ_CHUNK)
+                    if not more:
+                        return (buffered, what) if buffered else None
+                    buffered += more
+        except (TimeoutError, OSError):
+            return None
+
+    async def _act(
+        self, rule: Rule, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[str, int] | None:
+        """Carry out a censoring rule; a detour address means "carry on to there"."""
+        await self.sleep_rtt(0.5)
+        match rule.action:
+            case "reset":
+                _reset(writer)
+            case "fin":
+                with contextlib.suppress(OSError):
+                    writer.write_eof()
+                    async with asyncio.timeout(30):
+                        while await reader.read(READ_CHUNK):
+                            pass
+                writer.close()
+            case "drop":
+                with contextlib.suppress(OSError, TimeoutError):
+                    async with asyncio.timeout(120):
+                        while await reader.read(READ_CHUNK):
+                            pass
+            case "mitm":
+                return self._mitm[id(rule)]
+            case "blockpage":
+                body = self._blockpages.setdefault(rule.blockpage, blockpage_body(rule.blockpage))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+                    + b"Content-Length: %d\r\n\r\n" % len(body)
+                    + body
+                )
+                with contextlib.suppress(OSError):
+                    await writer.drain()
+                writer.close()
+            case "redirect":
+                writer.write(
+                    b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n" % rule.location.encode()
+                )
+                with contextlib.suppress(OSError):
+                    await writer.drain()
+                writer.close()
+        return None
+
+
+def _dns_factory(lab: Lab, censored: bool) -> Callable[[], _DNSServer]:
+    return lambda: _DNSServer(lab, censored=censored)
+
+
+def _embedded_server_class() -> type[Any]:
+    import uvicorn
+
+    class EmbeddedServer(uvicorn.Server):
+        """uvicorn inside someone else's event loop: leave the signals to the host program."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return EmbeddedServer
+
+
+def _site_handler(
+    host: Host, scheme: str, blockpages: dict[str, bytes]
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve_http(reader, writer, host, scheme, blockpages)
+
+    return handle
+
+
+def _default_control_app(network: LabNetwork, ca_file: str) -> Any:
+    from blockproof.control.server import create_app
+
+    lab = network._lab
+    return create_app(
+        network, ca_file, asn_of=lambda ip: lab.asn_of(ip)[0], timeouts=LAB_TIMEOUTS,
+        max_concurrent=1024,
+    )  # fmt: skip
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST, as a censor's injected reset looks to the client."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _pipe(
+    src: asyncio.StreamReader,
+    dst: asyncio.StreamWriter,
+    delay: float,
+    rate_bps: float,
+    first: bytes,
+) -> None:
+    """Copy src to dst; chunks arrive ``delay`` s after it was read, paced to ``rate_bps``."""
+    if delay <= 0 and rate_bps <= 0:
+        await _pipe_direct(src, dst, first)
+        return
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def feed() -> None:
+        if first:
+            queue.put_nowait((time.monotonic() + delay, first))
+        try:
+            while data := await src.read(READ_CHUNK):
+                queue.put_nowait((time.monotonic() + delay, data))
+        except OSError:
+            pass
+        queue.put_nowait((time.monotonic() + delay, b""))
+
+    feeder = asyncio.create_task(feed())
+    next_free = 0.0
+    try:
+        while True:
+            due, data = await queue.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not data:
+                _half_close(dst)
+                return
+            if rate_bps <= 0:
+                dst.write(data)
+                await dst.drain()
+                continue
+            for i in range(0, len(data), PACE_CHUNK):
+                piece = data[i : i + PACE_CHUNK]
+                now = time.monotonic()
+                next_free = max(next_free, now)
+                if next_free > now:
+                    await asyncio.sleep(next_free - now)
+                dst.write(piece)
+                await dst.drain()
+                next_free += len(piece) * 8 / rate_bps
+    except OSError:
+        dst.close()
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder
+
+
+async def _pipe_direct(src: asyncio.StreamReader, dst: asyncio.StreamWriter, first: bytes) -> None:
+    try:
+        if first:
+            dst.write(first)
+        while data := await src.read(READ_CHUNK):
+            dst.write(data)
+            await dst.drain()
+        _half_close(dst)
+    except OSError as exc:
+        if exc.errno in (errno.ECONNRESET, errno.EPIPE) or isinstance(exc, ConnectionError):
+            _reset(dst)
+        else:
+            dst.close()
+
+
+def _half_close(dst: asyncio.StreamWriter) -> None:
+    if dst.can_write_eof() and not dst.is_closing():
+        with contextlib.suppress(OSError):
+            dst.write_eof()

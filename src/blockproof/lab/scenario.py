@@ -1,0 +1,424 @@
+"""Lab scenarios: a censored internet described in a TOML file, checked on load.
+
+A scenario says where the probe stands (``[probe]``), which sites exist beyond
+the default internet (``[[host]]``), what the censor does to the probe's
+traffic (``[[rule]]``, first match wins within a layer) and, optionally, what
+the probe should conclude (``[[expect]]``). The format is documented for
+researchers in docs/lab.md; this module is its single definition.
+
+Loading is strict: an unknown key, a wrong type or an impossible value raises
+``ScenarioError`` naming the file, the key (``rule[2].action``) and the
+problem, so that a typo never silently turns a rule off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from blockproof.errors import ConfigError
+from blockproof.lab.internet import DEFAULT_HOSTS, DEFAULT_PROBE, Host, Probe
+
+__all__ = [
+    "LAYERS",
+    "Expect",
+    "Rule",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario",
+    "shipped_scenarios",
+]
+
+
+class ScenarioError(ConfigError):
+    """A scenario file is malformed: the message names the file, the key and the problem."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+# layer -> the actions it knows.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "dns": ("nxdomain", "refused", "servfail", "no_answer", "forge", "bogon", "inject", "drop"),
+    "tcp": ("blackhole", "refuse"),
+    "tls": ("reset", "fin", "drop", "mitm"),
+    "http": ("reset", "blockpage", "redirect", "drop"),
+    "throttle": ("throttle",),
+}
+DNS_RESOLVERS = ("all", "system", "udp")
+TLS_INSPECT = ("reassemble", "first_segment")
+CERT_KINDS = ("valid", "expired", "wrong_host", "self_signed")
+DOWN_KINDS = ("no", "refuse", "timeout")
+DEFAULT_BOGON_ANSWER = "10.10.34.35"
+DEFAULT_BLOCKPAGE = "isp_pk_nayatel_block_optin"
+# Keys of an [[expect]] table that are not test_keys.
+EXPECT_META = ("url", "null", "method", "rule_id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One censor rule. ``match`` holds domain patterns: ``x.com``, ``*.twimg.com``, ``*``."""
+
+    layer: str
+    action: str
+    match: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()  # tcp: addresses matched directly
+    ports: tuple[int, ...] = ()  # tcp: empty means every port
+    answer: str = ""  # dns forge/bogon/inject
+    resolvers: str = "all"  # dns: which resolution path is censored
+    inspect: str = "reassemble"  # tls: how the DPI box reads the ClientHello
+    blockpage: str = DEFAULT_BLOCKPAGE  # http blockpage, tls mitm page
+    location: str = ""  # http redirect target
+    rate_kbps: float = 0.0  # throttle: 0 means no cap
+    delay_ms: float = 0.0  # throttle: added per delivery
+
+    def matches(self, name: str | None) -> bool:
+        return name is not None and any(domain_matches(p, name) for p in self.match)
+
+
+def domain_matches(pattern: str, name: str) -> bool:
+    """``*`` matches everything, ``*.example.com`` every proper subdomain, else exact."""
+    name = name.lower().rstrip(".")
+    pattern = pattern.lower().rstrip(".")
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:])
+    return name == pattern
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expect:
+    """What the probe must conclude about one URL."""
+
+    url: str
+    keys: Mapping[str, Any] = field(default_factory=dict)  # test_keys that must be equal
+    null: tuple[str, ...] = ()  # test_keys that must be null
+    method: str | None = None  # x_verdict.method
+    rule_id: str | None = None  # x_verdict.rule_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    name: str
+    description: str = ""
+    source: str = "<scenario>"
+    rtt_ms: float = 0.0
+    probe: Probe = DEFAULT_PROBE
+    hosts: tuple[Host, ...] = DEFAULT_HOSTS
+    rules: tuple[Rule, ...] = ()
+    expect: tuple[Expect, ...] = ()
+
+    def host(self, name: str) -> Host | None:
+        name = name.lower().rstrip(".")
+        for host in self.hosts:
+            if name == host.name or name in host.aliases:
+                return host
+        return None
+
+    def rules_for(self, layer: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.layer == layer)
+
+    def with_hosts(self, hosts: Iterable[Host]) -> Scenario:
+        """A copy with ``hosts`` added (a host of the same name is replaced)."""
+        return replace(self, hosts=_merge_hosts(self.hosts, tuple(hosts)))
+
+
+def _merge_hosts(base: tuple[Host, ...], extra: tuple[Host, ...]) -> tuple[Host, ...]:
+    names = {h.name for h in extra}
+    return tuple(h for h in base if h.name not in names) + extra
+
+
+# --- strict reading ------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed access to one TOML table, remembering where it is for error messages."""
+
+    def __init__(self, source: str, path: str, table: Any) -> None:
+        if not isinstance(table, dict):
+            raise ScenarioError(source, path or "(top level)", "must be a table")
+        self.source = source
+        self.path = path
+        self.table: dict[str, Any] = table
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, problem: str) -> ScenarioError:
+        return ScenarioError(self.source, self.key(name), problem)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        self.used.add(name)
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+            raise self.fail(name, f"expected {_kind_name(kind)}, got a boolean")
+        if not isinstance(value, kind):
+            raise self.fail(name, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def require(self, name: str, kind: type | tuple[type, ...]) -> Any:
+        if name not in self.table:
+            raise self.fail(name, "is required")
+        return self.get(name, kind)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value: str = self.get(name, str, default)
+        if value not in choices:
+            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, (list, str), [])
+        if isinstance(value, str):
+            value = [value]
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise self.fail(f"{name}[{i}]", "expected a non-empty string")
+        return tuple(value)
+
+    def ips(self, name: str) -> tuple[str, ...]:
+        values = self.strings(name)
+        for i, value in enumerate(values):
+            _check_ip(self, f"{name}[{i}]", value)
+        return values
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key (see docs/lab.md for the format)")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a table"}  # fmt: skip
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _check_ip(reader: _Reader, key: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        problem = f"{value!r} is not an IP address"
+        raise ScenarioError(reader.source, reader.key(key), problem) from None
+
+
+def _read_probe(source: str, table: Any) -> Probe:
+    r = _Reader(source, "probe", table)
+    cc = r.get("cc", str, DEFAULT_PROBE.cc)
+    if len(cc) != 2 or not cc.isalpha() or not cc.isupper():
+        raise r.fail("cc", f"{cc!r} is not a two-letter upper-case country code")
+    asn = r.get("asn", int, DEFAULT_PROBE.asn)
+    if not 0 <= asn < 2**32:
+        raise r.fail("asn", f"{asn} is not an AS number")
+    probe = Probe(cc=cc, asn=asn, network=r.get("network", str, DEFAULT_PROBE.network))
+    r.finish()
+    return probe
+
+
+def _read_host(source: str, index: int, table: Any, blockpages: frozenset[str]) -> Host:
+    r = _Reader(source, f"host[{index}]", table)
+    name = r.require("name", str).lower().rstrip(".")
+    addresses = r.ips("addresses")
+    if not addresses:
+        raise r.fail("addresses", "a host needs at least one address")
+    redirects = {}
+    for key in ("redirect_http", "redirect_https"):
+        value = r.get(key, str, "")
+        if value and not value.startswith(("http://", "https://")):
+            raise r.fail(key, f"{value!r} is not an http:// or https:// URL")
+        redirects[key] = value
+    page = r.get("blockpage", str, "")
+    if page and page not in blockpages:
+        raise r.fail(
+            "blockpage", f"unknown blockpage {page!r}; known: {', '.join(sorted(blockpages))}"
+        )
+    status = r.get("status", int, 200)
+    if not 100 <= status <= 599:
+        raise r.fail("status", f"{status} is not an HTTP status code")
+    body_bytes = r.get("body_bytes", int, 6000)
+    if not 0 <= body_bytes <= 1 << 22:
+        raise r.fail("body_bytes", "must be between 0 and 4194304")
+    host = Host(
+        name=name,
+        addresses=addresses,
+        aliases=tuple(a.lower() for a in r.strings("aliases")),
+        asn=r.get("asn", int, 0),
+        org=r.get("org", str, ""),
+        title=r.get("title", str, name),
+        body_bytes=body_bytes,
+        status=status,
+        cert=r.choice("cert", CERT_KINDS, "valid"),
+        down=r.choice("down", DOWN_KINDS, "no"),
+        http=r.get("http", bool, True),
+        https=r.get("https", bool, True),
+        redirect_http=redirects["redirect_http"],
+        redirect_https=redirects["redirect_https"],
+        blockpage=page,
+    )
+    r.finish()
+    return host
+
+
+def _read_rule(source: str, index: int, table: Any, blockpages: frozenset[str]) -> Rule:
+    r = _Reader(source, f"rule[{index}]", table)
+    layer = r.require("layer", str)
+    if layer not in LAYERS:
+        raise r.fail("layer", f"{layer!r} is not one of {', '.join(LAYERS)}")
+    actions = LAYERS[layer]
+    action = r.choice("action", actions, actions[0]) if layer == "throttle" else ""
+    if layer != "throttle":
+        action = r.require("action", str)
+        if action not in actions:
+            raise r.fail("action", f"{action!r} is not a {layer} action ({', '.join(actions)})")
+    match = r.strings("match")
+    ips = r.ips("ips") if layer == "tcp" else ()
+    if not match and not ips:
+        raise r.fail("match", "a rule needs domain patterns to match (or ips, for tcp)")
+    for i, pattern in enumerate(match):
+        if (
+            "*" in pattern
+            and pattern != "*"
+            and not (pattern.startswith("*.") and "*" not in pattern[2:])
+        ):
+            raise r.fail(f"match[{i}]", f"{pattern!r}: '*' is only allowed as '*' or '*.domain'")
+    kwargs: dict[str, Any] = {"layer": layer, "action": action, "match": match, "ips": ips}
+    if layer == "dns":
+        kwargs["resolvers"] = r.choice("resolvers", DNS_RESOLVERS, "all")
+        answer = r.get("answer", str, DEFAULT_BOGON_ANSWER if action == "bogon" else "")
+        if action in ("forge", "bogon", "inject"):
+            if not answer:
+                raise r.fail("answer", f"a {action} rule needs the forged address")
+            _check_ip(r, "answer", answer)
+        kwargs["answer"] = answer
+    elif layer == "tcp":
+        ports = r.get("ports", list, [])
+        for i, port in enumerate(ports):
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                raise r.fail(f"ports[{i}]", f"{port!r} is not a port number")
+        kwargs["ports"] = tuple(ports)
+    elif layer == "tls":
+        kwargs["inspect"] = r.choice("inspect", TLS_INSPECT, "reassemble")
+        kwargs["blockpage"] = r.get("blockpage", str, DEFAULT_BLOCKPAGE)
+    elif layer == "http":
+        kwargs["blockpage"] = r.get("blockpage", str, DEFAULT_BLOCKPAGE)
+        kwargs["location"] = r.get("location", str, "")
+        if action == "redirect" and not kwargs["location"].startswith(("http://", "https://")):
+            raise r.fail("location", "a redirect rule needs an http:// or https:// location")
+    elif layer == "throttle":
+        kwargs["rate_kbps"] = r.get("rate_kbps", float, 0.0)
+        kwargs["delay_ms"] = r.get("delay_ms", float, 0.0)
+        if kwargs["rate_kbps"] < 0 or kwargs["delay_ms"] < 0:
+            raise r.fail("rate_kbps", "rates and delays cannot be negative")
+        if not kwargs["rate_kbps"] and not kwargs["delay_ms"]:
+            raise r.fail("rate_kbps", "a throttle rule needs rate_kbps or delay_ms")
+    if layer in ("tls", "http") and kwargs["blockpage"] not in blockpages:
+        raise r.fail(
+            "blockpage",
+            f"unknown blockpage {kwargs['blockpage']!r}; known: {', '.join(sorted(blockpages))}",
+        )
+    r.finish()
+    return Rule(**kwargs)
+
+
+def _read_expect(source: str, index: int, table: Any) -> Expect:
+    r = _Reader(source, f"expect[{index}]", table)
+    url = r.require("url", str)
+    if not url.startswith(("http://", "https://")):
+        raise r.fail("url", f"{url!r} is not an http:// or https:// URL")
+    null = r.strings("null")
+    method = r.get("method", str)
+    rule_id = r.get("rule_id", str)
+    keys = {k: v for k, v in r.table.items() if k not in EXPECT_META}
+    for key in keys:
+        if key in null:
+            raise r.fail(key, "is both given a value and listed in null")
+    return Expect(url=url, keys=keys, null=null, method=method, rule_id=rule_id)
+
+
+def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenario:
+    """A Scenario from parsed TOML; ScenarioError on any problem."""
+    blockpages = frozenset(blockpage_names())
+    r = _Reader(source, "", dict(data))
+    name = r.get("name", str, name)
+    description = r.get("description", str, "")
+    rtt_ms = r.get("rtt_ms", float, 0.0)
+    if not 0 <= rtt_ms <= 5000:
+        raise r.fail("rtt_ms", "must be between 0 and 5000")
+    probe = _read_probe(source, r.get("probe", dict, {}))
+    hosts = tuple(
+        _read_host(source, i, t, blockpages) for i, t in enumerate(r.get("host", list, []))
+    )
+    rules = tuple(
+        _read_rule(source, i, t, blockpages) for i, t in enumerate(r.get("rule", list, []))
+    )
+    expect = tuple(_read_expect(source, i, t) for i, t in enumerate(r.get("expect", list, [])))
+    r.finish()
+    seen: dict[str, int] = {}
+    for i, host in enumerate(hosts):
+        if host.name in seen:
+            raise ScenarioError(source, f"host[{i}].name", f"{host.name!r} is defined twice")
+        seen[host.name] = i
+    return Scenario(
+        name=name,
+        description=description,
+        source=source,
+        rtt_ms=rtt_ms,
+        probe=probe,
+        hosts=_merge_hosts(DEFAULT_HOSTS, hosts),
+        rules=rules,
+        expect=expect,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(source, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(source, "", f"cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, "", f"not valid TOML: {exc}") from exc
+    return parse_scenario(data, source=source, name=path.stem)
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenario files that come with blockproof, sorted by name."""
+    folder = resources.files("blockproof.lab") / "scenarios"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def blockpage_names() -> list[str]:
+    folder = resources.files("blockproof.lab") / "blockpages"
+    return sorted(
+        p.name.removesuffix(".html") for p in folder.iterdir() if p.name.endswith(".html")
+    )
+
+
+def blockpage_body(name: str) -> bytes:
+    return (resources.files("blockproof.lab") / "blockpages" / f"{name}.html").read_bytes()
