@@ -77,44 +77,66 @@ class Flow:
     censored: bool
 
 
-class LabNetwork:
-    """The ``Network`` seam inside the lab: public addresses, loopback sockets."""
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Where a running lab listens: all the probe's side needs to reach it, even from
+    another process (``blockproof.lab.process``)."""
 
-    def __init__(self, lab: Lab, *, censored: bool) -> None:
-        self._lab = lab
+    wire: int
+    closed: int  # bound, never listening: connecting there is refused
+    dns_censored: int
+    dns_clean: int
+    served: frozenset[tuple[str, int]]  # (host name, port) pairs with a listener
+    ca_file: str
+
+
+class LabNetwork:
+    """The ``Network`` seam inside the lab: public addresses, loopback sockets.
+
+    Routing decisions (no route, refused, blackholed, the system resolver's answer)
+    are pure functions of the scenario, taken here; bytes go to the lab's wire,
+    preceded by one preamble line naming the flow's public destination.
+    """
+
+    def __init__(self, censor: Censor, ports: Ports, *, rtt: float, censored: bool) -> None:
+        self.censor = censor
+        self.ports = ports
+        self.rtt = rtt
         self.censored = censored
+
+    async def _round_trip(self) -> None:
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt)
 
     async def open_stream(
         self, ip: str, port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        lab = self._lab
-        host = lab.censor.host_by_ip(ip)
-        rule = lab.censor.tcp(ip, port) if self.censored else None
+        host = self.censor.host_by_ip(ip)
+        rule = self.censor.tcp(ip, port) if self.censored else None
         if rule is not None and rule.action == "blackhole":
             await _forever()
-        if host is None or (host.down == "timeout"):
+        if host is None or host.down == "timeout":
             await _forever()  # no route: SYNs go nowhere
         assert host is not None
-        target = lab.listener_for(host, port)
-        if rule is not None or host.down == "refuse" or target is None:
-            await lab.sleep_rtt(1.0)
-            return await asyncio.open_connection(LOOPBACK, lab.closed_port)  # ECONNREFUSED
-        await lab.sleep_rtt(1.0)
-        return await lab.connect_wire(Flow(ip, port, host, target, self.censored))
+        served = (host.name, port) in self.ports.served
+        await self._round_trip()  # the SYN and its answer
+        if rule is not None or host.down == "refuse" or not served:
+            return await asyncio.open_connection(LOOPBACK, self.ports.closed)  # ECONNREFUSED
+        reader, writer = await asyncio.open_connection(LOOPBACK, self.ports.wire, limit=READ_CHUNK)
+        writer.write(preamble(ip, port, censored=self.censored))
+        return reader, writer
 
     def udp_address(self, ip: str, port: int) -> tuple[str, int]:
-        lab = self._lab
-        host = lab.censor.host_by_ip(ip)
+        host = self.censor.host_by_ip(ip)
         if port == 53 and host is not None and host.name == RESOLVER_HOST:
-            return LOOPBACK, lab.dns_port(censored=self.censored)
-        return LOOPBACK, lab.closed_port
+            return LOOPBACK, self.ports.dns_censored if self.censored else self.ports.dns_clean
+        return LOOPBACK, self.ports.closed
 
     async def getaddrinfo(self, host: str) -> list[str]:
         with contextlib.suppress(ValueError):
             return [str(ipaddress.ip_address(host))]
-        lab = self._lab
-        await lab.sleep_rtt(1.0)
-        outcome = lab.censor.dns(host, "system", censored=self.censored)
+        await self._round_trip()
+        outcome = self.censor.dns(host, "system", censored=self.censored)
         if outcome.drop:
             await _forever()
         if outcome.injected is not None:
@@ -126,6 +148,23 @@ class LabNetwork:
         if not outcome.addresses:
             raise socket.gaierror(socket.EAI_NODATA, "No address associated with hostname")
         return list(dict.fromkeys(outcome.addresses))
+
+
+PREAMBLE_MAX = 128
+
+
+def preamble(ip: str, port: int, *, censored: bool) -> bytes:
+    return f"FLOW {ip} {port} {'censored' if censored else 'clean'}\n".encode()
+
+
+def parse_preamble(line: bytes) -> tuple[str, int, bool] | None:
+    parts = line.decode("ascii", "replace").split()
+    if len(parts) != 4 or parts[0] != "FLOW" or parts[3] not in ("censored", "clean"):
+        return None
+    try:
+        return str(ipaddress.ip_address(parts[1])), int(parts[2]), parts[3] == "censored"
+    except ValueError:
+        return None
 
 
 async def _forever() -> None:
@@ -181,37 +220,28 @@ def _reply(query: dns.message.Message, outcome: DNSOutcome) -> bytes:
     return response.to_wire()
 
 
-class Lab:
-    """A running scenario: ``async with Lab(scenario) as lab:`` then use its networks."""
+class LabView:
+    """What a probe is given by a running lab, in this process or another one."""
 
-    def __init__(
-        self, scenario: Scenario, *, control_app_factory: AppFactory | None = None
-    ) -> None:
-        self.scenario = scenario
-        self.censor = Censor(scenario)
-        self.rtt = scenario.rtt_ms / 1000.0
-        self.probe_network = LabNetwork(self, censored=True)
-        self.control_network = LabNetwork(self, censored=False)
-        self._app_factory = control_app_factory or _default_control_app
-        self._pki: LabPKI | None = None
-        self._servers: list[asyncio.Server] = []
-        self._listeners: dict[tuple[str, int], tuple[str, int]] = {}  # (host, port) -> loopback
-        self._mitm: dict[int, tuple[str, int]] = {}  # id(rule) -> loopback
-        self._flows: dict[int, Flow] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._dns: dict[bool, tuple[asyncio.DatagramTransport, int]] = {}
-        self._closed_sock: socket.socket | None = None
-        self._wire_port = 0
-        self._uvicorn: Any = None
-        self._blockpages: dict[str, bytes] = {}
-        self.flows_started = 0
+    scenario: Scenario
+    censor: Censor
+    rtt: float
 
-    # --- what the probe and the control are given --------------------------------
+    @property
+    def ports(self) -> Ports:
+        raise NotImplementedError
+
+    @property
+    def probe_network(self) -> LabNetwork:
+        return LabNetwork(self.censor, self.ports, rtt=self.rtt, censored=True)
+
+    @property
+    def control_network(self) -> LabNetwork:
+        return LabNetwork(self.censor, self.ports, rtt=self.rtt, censored=False)
 
     @property
     def ca_file(self) -> str:
-        assert self._pki is not None, "the lab is not running"
-        return self._pki.ca_file
+        return self.ports.ca_file
 
     @property
     def resolver_address(self) -> str:
@@ -242,6 +272,30 @@ class Lab:
         if host is None:
             raise LookupError(f"the lab has no host {name!r}")
         return host
+
+
+class Lab(LabView):
+    """A running scenario: ``async with Lab(scenario) as lab:`` then use its networks."""
+
+    def __init__(
+        self, scenario: Scenario, *, control_app_factory: AppFactory | None = None
+    ) -> None:
+        self.scenario = scenario
+        self.censor = Censor(scenario)
+        self.rtt = scenario.rtt_ms / 1000.0
+        self._app_factory = control_app_factory
+        self._pki: LabPKI | None = None
+        self._servers: list[asyncio.Server] = []
+        self._listeners: dict[tuple[str, int], tuple[str, int]] = {}  # (host, port) -> loopback
+        self._mitm: dict[int, tuple[str, int]] = {}  # id(rule) -> loopback
+        self._ports: Ports | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dns: dict[bool, tuple[asyncio.DatagramTransport, int]] = {}
+        self._closed_sock: socket.socket | None = None
+        self._wire_port = 0
+        self._uvicorn: Any = None
+        self._blockpages: dict[str, bytes] = {}
+        self.flows_started = 0
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -283,9 +337,24 @@ class Lab:
                     ssl_context=self._pki.mitm_context(names),
                 )
                 self._mitm[id(rule)] = (LOOPBACK, port)
-        control = self.scenario.host(CONTROL_HOST)
-        if control is not None:
-            self._listeners[(control.name, 80)] = (LOOPBACK, await self._start_control())
+        served = frozenset(self._listeners) | (
+            {(CONTROL_HOST, 80)} if self.scenario.host(CONTROL_HOST) else set()
+        )
+        self._ports = Ports(
+            wire=self._wire_port,
+            closed=int(closed.getsockname()[1]),
+            dns_censored=self._dns[True][1],
+            dns_clean=self._dns[False][1],
+            served=served,
+            ca_file=self._pki.ca_file,
+        )
+        if self.scenario.host(CONTROL_HOST) is not None:
+            self._listeners[(CONTROL_HOST, 80)] = (LOOPBACK, await self._start_control())
+
+    @property
+    def ports(self) -> Ports:
+        assert self._ports is not None, "the lab is not running"
+        return self._ports
 
     async def _stop(self) -> None:
         if self._uvicorn is not None:
@@ -352,7 +421,16 @@ class Lab:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((LOOPBACK, 0))
         sock.listen(1024)
-        app = self._app_factory(self.control_network, self.ca_file)
+        assert self._pki is not None
+        if self._app_factory is not None:
+            app = self._app_factory(self.control_network, self._pki.ca_file)
+        else:
+            from blockproof.control.server import create_app
+
+            app = create_app(
+                self.control_network, self._pki.ca_file, asn_of=lambda ip: self.asn_of(ip)[0],
+                timeouts=LAB_TIMEOUTS, max_concurrent=1024,
+            )  # fmt: skip
         config = uvicorn.Config(
             app, log_config=None, log_level="warning", access_log=False, lifespan="off",
             timeout_keep_alive=30,
@@ -368,14 +446,6 @@ class Lab:
 
     # --- routing ---------------------------------------------------------------------
 
-    @property
-    def closed_port(self) -> int:
-        assert self._closed_sock is not None
-        return int(self._closed_sock.getsockname()[1])
-
-    def dns_port(self, *, censored: bool) -> int:
-        return self._dns[censored][1]
-
     def listener_for(self, host: Host, port: int) -> tuple[str, int] | None:
         return self._listeners.get((host.name, port))
 
@@ -383,26 +453,10 @@ class Lab:
         if self.rtt > 0:
             await asyncio.sleep(self.rtt * fraction)
 
-    async def connect_wire(self, flow: Flow) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            sock.bind((LOOPBACK, 0))
-            local_port = int(sock.getsockname()[1])
-            self._flows[local_port] = flow
-            await loop.sock_connect(sock, (LOOPBACK, self._wire_port))
-        except BaseException:
-            self._flows.pop(local_port, None)
-            sock.close()
-            raise
-        return await asyncio.open_connection(sock=sock, limit=READ_CHUNK)
-
     # --- the wire --------------------------------------------------------------------
 
     async def _on_wire(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        flow = self._flows.pop(int(peer[1]), None) if peer else None
+        flow = await self._read_flow(reader)
         if flow is None:
             writer.close()
             return
@@ -412,6 +466,22 @@ class Lab:
         finally:
             if not writer.is_closing():
                 writer.close()
+
+    async def _read_flow(self, reader: asyncio.StreamReader) -> Flow | None:
+        try:
+            async with asyncio.timeout(OPENING_TIMEOUT):
+                line = await reader.readuntil(b"\n")
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return None
+        parsed = parse_preamble(line[:PREAMBLE_MAX])
+        if parsed is None:
+            return None
+        ip, port, censored = parsed
+        host = self.censor.host_by_ip(ip)
+        target = self.listener_for(host, port) if host is not None else None
+        if target is None:
+            return None
+        return Flow(ip, port, host, target, censored)
 
     async def _carry(
         self, flow: Flow, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -532,16 +602,6 @@ def _site_handler(
         await serve_http(reader, writer, host, scheme, blockpages)
 
     return handle
-
-
-def _default_control_app(network: LabNetwork, ca_file: str) -> Any:
-    from blockproof.control.server import create_app
-
-    lab = network._lab
-    return create_app(
-        network, ca_file, asn_of=lambda ip: lab.asn_of(ip)[0], timeouts=LAB_TIMEOUTS,
-        max_concurrent=1024,
-    )  # fmt: skip
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

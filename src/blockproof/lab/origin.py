@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from email.utils import formatdate
 
@@ -25,6 +26,7 @@ READ_SIZE = 65536
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+@functools.lru_cache(maxsize=1024)
 def page(host: Host) -> bytes:
     """A deterministic HTML page with the host's title, about ``body_bytes`` long."""
     head = f"<!doctype html>\n<html><head><meta charset=utf-8><title>{host.title}</title></head>\n<body>\n<h1>{host.title}</h1>\n"  # noqa: E501
