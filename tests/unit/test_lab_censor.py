@@ -54,17 +54,18 @@ def test_not_a_client_hello(data: bytes) -> None:
 
 
 HELLO = client_hello("x.com")
+GET = b"GET / HTTP/1.1\r\nHost: X.com:80\r\n\r\n"
+GET10 = b"GET / HTTP/1.0\r\n\r\n"
+PARTIAL = b"GET / HTTP/1.1\r\nHo"
 
 OPENINGS: list[tuple[str, bytes, bytes, dict[str, Any]]] = [
     ("tls whole", HELLO, HELLO, {"protocol": "tls", "sni": "x.com", "sni_first_segment": "x.com"}),
     ("tls split before sni", HELLO[:20], HELLO,
      {"protocol": "tls", "sni": "x.com", "sni_first_segment": None}),
     ("tls incomplete", HELLO[:20], HELLO[:20], {"protocol": "incomplete"}),
-    ("http", b"GET / HTTP/1.1\r\nHost: X.com:80\r\n\r\n", b"GET / HTTP/1.1\r\nHost: X.com:80\r\n\r\n",
-     {"protocol": "http", "host": "x.com"}),
-    ("http no host", b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n",
-     {"protocol": "http", "host": None}),
-    ("http incomplete", b"GET / HTTP/1.1\r\nHo", b"GET / HTTP/1.1\r\nHo", {"protocol": "incomplete"}),
+    ("http", GET, GET, {"protocol": "http", "host": "x.com"}),
+    ("http no host", GET10, GET10, {"protocol": "http", "host": None}),
+    ("http incomplete", PARTIAL, PARTIAL, {"protocol": "incomplete"}),
     ("short method", b"GE", b"GE", {"protocol": "incomplete"}),
     ("garbage", b"\x00\x01hello", b"\x00\x01hello", {"protocol": "unknown"}),
     ("ssh", b"SSH-2.0-OpenSSH\r\n", b"SSH-2.0-OpenSSH\r\n", {"protocol": "unknown"}),
@@ -151,8 +152,10 @@ def test_tls_rules(first: bytes, buffered: bytes, action: str | None) -> None:
 def test_http_and_throttle_rules() -> None:
     request = b"GET / HTTP/1.1\r\nHost: twitter.com\r\n\r\n"
     rule = CENSOR.http(read_opening(request, request))
-    assert rule is not None and rule.action == "blockpage"
+    assert rule is not None
+    assert rule.action == "blockpage"
     throttle = CENSOR.throttle("video.twimg.com")
-    assert throttle is not None and throttle.rate_kbps == 150
+    assert throttle is not None
+    assert throttle.rate_kbps == 150
     assert CENSOR.throttle("x.com") is None
     assert CENSOR.throttle(None) is None

@@ -90,7 +90,7 @@ DEFAULT_HOSTS: tuple[Host, ...] = (
     Host(name="th.blockproof.example", addresses=("37.218.240.10",), asn=14061,
          org="DigitalOcean, LLC", role=ROLE_CONTROL, https=False),
     Host(name="dns.google", addresses=("8.8.8.8",), asn=15169, org="Google LLC",
-         role=ROLE_RESOLVER, http=False, https=False),
+         role=ROLE_RESOLVER, http=False),  # UDP and TCP :53, DoH on :443
 )  # fmt: skip
 
 CONTROL_HOST = "th.blockproof.example"

@@ -31,6 +31,7 @@ wire without the censor.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import errno
 import ipaddress
@@ -38,6 +39,7 @@ import socket
 import ssl
 import struct
 import time
+import urllib.parse
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -49,9 +51,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from blockproof.lab import origin
 from blockproof.lab.censor import Censor, DNSOutcome, Opening, read_opening
 from blockproof.lab.internet import CONTROL_HOST, RESOLVER_HOST, ROLE_SITE, Host
-from blockproof.lab.origin import serve_http
 from blockproof.lab.pki import LabPKI
 from blockproof.lab.scenario import Rule, Scenario, blockpage_body
 from blockproof.netx.endpoint import Timeouts
@@ -183,27 +185,31 @@ class _DNSServer(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        try:
-            query = dns.message.from_wire(data)
-        except Exception:
-            return
-        if not query.question or query.flags & dns.flags.QR:
-            return
-        question = query.question[0]
-        name = question.name.to_text(omit_final_dot=True)
-        outcome = self.lab.censor.dns(name, "udp", censored=self.censored)
-        if outcome.drop:
-            return
-        rtt = self.lab.rtt
         loop = asyncio.get_running_loop()
-        if outcome.injected is not None:
-            forged = DNSOutcome(addresses=outcome.injected)
-            loop.call_later(rtt / 2, self._send, _reply(query, forged), addr)
-        loop.call_later(rtt, self._send, _reply(query, outcome), addr)
+        for delay, wire in answer_dns(self.lab, data, "udp", censored=self.censored):
+            loop.call_later(delay, self._send, wire, addr)
 
     def _send(self, wire: bytes, addr: tuple[str | Any, int]) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(wire, addr)
+
+
+def answer_dns(lab: Lab, data: bytes, path: str, *, censored: bool) -> list[tuple[float, bytes]]:
+    """The replies (delay in seconds, wire) the lab sends to one DNS query."""
+    try:
+        query = dns.message.from_wire(data)
+    except Exception:
+        return []
+    if not query.question or query.flags & dns.flags.QR:
+        return []
+    name = query.question[0].name.to_text(omit_final_dot=True)
+    outcome = lab.censor.dns(name, path, censored=censored)
+    if outcome.drop:
+        return []
+    replies = [(lab.rtt, _reply(query, outcome))]
+    if outcome.injected is not None:
+        replies.insert(0, (lab.rtt / 2, _reply(query, DNSOutcome(addresses=outcome.injected))))
+    return replies
 
 
 def _reply(query: dns.message.Message, outcome: DNSOutcome) -> bytes:
@@ -328,6 +334,13 @@ class Lab(LabView):
                     self._listeners[(host.name, 80)] = await self._site(host, "http")
                 if host.https:
                     self._listeners[(host.name, 443)] = await self._site(host, "https")
+        resolver = self.scenario.host(RESOLVER_HOST)
+        if resolver is not None:
+            self._listeners[(resolver.name, 53)] = (LOOPBACK, await self._listen(self._dns_tcp))
+            self._listeners[(resolver.name, 443)] = (
+                LOOPBACK,
+                await self._listen(self._doh, ssl_context=self._pki.server_context(resolver)),
+            )
         for rule in self.scenario.rules_for("tls"):
             if rule.action == "mitm":
                 names = tuple(p for p in rule.match if p != "*") or ("mitm.example",)
@@ -443,6 +456,45 @@ class Lab(LabView):
                 task.result()
             await asyncio.sleep(0.005)
         return int(sock.getsockname()[1])
+
+    async def _dns_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """DNS over TCP on the resolver's :53: as visible to the censor as UDP is."""
+        try:
+            for _ in range(100):
+                async with asyncio.timeout(30):
+                    (length,) = struct.unpack("!H", await reader.readexactly(2))
+                    data = await reader.readexactly(length)
+                replies = answer_dns(self, data, "udp", censored=True)
+                if not replies:
+                    continue
+                _delay, wire = replies[-1]  # one reply per query on a stream
+                writer.write(struct.pack("!H", len(wire)) + wire)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    async def _doh(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """DNS over HTTPS (RFC 8484 GET) on the resolver's :443: encrypted, so uncensored."""
+
+        def respond(target: str) -> origin.Response:
+            path, _, query = target.partition("?")
+            params = urllib.parse.parse_qs(query)
+            headers = [(b"content-type", b"application/dns-message"), (b"server", b"lab-doh")]
+            if path != "/dns-query" or "dns" not in params:
+                return 404, [(b"content-type", b"text/plain")], b"use /dns-query?dns=\n"
+            encoded = params["dns"][0]
+            try:
+                data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except ValueError:
+                return 400, [(b"content-type", b"text/plain")], b"bad dns parameter\n"
+            replies = answer_dns(self, data, "doh", censored=False)
+            if not replies:
+                return 400, [(b"content-type", b"text/plain")], b"not a DNS query\n"
+            return 200, headers, replies[-1][1]
+
+        await origin.serve_http(reader, writer, respond)
 
     # --- routing ---------------------------------------------------------------------
 
@@ -598,8 +650,10 @@ def _embedded_server_class() -> type[Any]:
 def _site_handler(
     host: Host, scheme: str, blockpages: dict[str, bytes]
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    responder = origin.site_responder(host, scheme, blockpages)
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_http(reader, writer, host, scheme, blockpages)
+        await origin.serve_http(reader, writer, responder)
 
     return handle
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+from collections.abc import Callable
 from email.utils import formatdate
 
 import h11
@@ -78,12 +79,17 @@ def _path_of(url: str, host: Host, scheme: str) -> str | None:
     return "/" + path
 
 
+Responder = Callable[[str], Response]
+
+
+def site_responder(host: Host, scheme: str, blockpages: dict[str, bytes]) -> Responder:
+    return lambda target: respond(host, scheme, target, blockpages)
+
+
 async def serve_http(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    host: Host,
-    scheme: str,
-    blockpages: dict[str, bytes],
+    responder: Responder,
 ) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=16384)
     try:
@@ -91,9 +97,7 @@ async def serve_http(
             request = await _next_request(conn, reader)
             if request is None:
                 return
-            status, headers, body = respond(
-                host, scheme, request.target.decode("latin-1"), blockpages
-            )
+            status, headers, body = responder(request.target.decode("latin-1"))
             if request.method == b"HEAD":
                 body = b""
             headers.append((b"content-length", str(len(body)).encode()))
