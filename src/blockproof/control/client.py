@@ -32,8 +32,14 @@ async def query_control(
     *,
     ca_file: str | None = None,
     budget: float = CONTROL_BUDGET,
+    connect_timeouts: Timeouts | None = None,
 ) -> tuple[ControlResponse | None, str | None]:
-    """(response, None) on success, (None, failure string) otherwise."""
+    """(response, None) on success, (None, failure string) otherwise.
+
+    ``connect_timeouts`` bound reaching the control (DNS, TCP, TLS; by default the
+    probe's usual budgets); ``budget`` bounds the whole exchange, the control's own
+    measurement included.
+    """
     recorder = Recorder()
     parts = urlsplit(control_url)
     host = parts.hostname or ""
@@ -49,9 +55,11 @@ async def query_control(
         ),
         body=body,
     )
+    reach = connect_timeouts or Timeouts()
     timeouts = Timeouts(
-        dns=min(4.0, budget), tcp=min(10.0, budget), tls=min(10.0, budget), http=budget
-    )
+        dns=min(reach.dns, budget), tcp=min(reach.tcp, budget), tls=min(reach.tls, budget),
+        http=budget,
+    )  # fmt: skip
     try:
         async with asyncio.timeout(budget):
             try:

@@ -191,8 +191,9 @@ async def _control(
     if ctx.control_url is None:
         return request, None, None
     response, failure = await query_control(
-        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file, budget=ctx.control_budget
-    )
+        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file, budget=ctx.control_budget,
+        connect_timeouts=ctx.timeouts,
+    )  # fmt: skip
     return request, response, failure
 
 
