@@ -6,7 +6,6 @@ Exit codes: 0 success (finding censorship is success), 1 an operation failed,
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 
 from blockproof import __version__
 from blockproof.errors import EXIT_INTERRUPTED, BlockproofError
+from blockproof.loop import run_event_loop
 from blockproof.model.measurement import Measurement
 
 T = TypeVar("T")
@@ -28,7 +28,7 @@ Exit codes: 0 success (finding censorship is a success), 1 an operation failed,
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(coro)
+        return run_event_loop(coro)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -23,7 +23,6 @@ cannot take less than ceil(N / c) * T_min.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import resource
@@ -106,7 +105,9 @@ async def _measure(
 
 
 def child(args: argparse.Namespace) -> None:
-    result = asyncio.run(_measure(args.hosts, args.rtt_ms, args.concurrency, args.window))
+    from blockproof.loop import run_event_loop
+
+    result = run_event_loop(_measure(args.hosts, args.rtt_ms, args.concurrency, args.window))
     print(json.dumps(result))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from blockproof.lab.censor import Censor
 from blockproof.lab.lab import Lab, LabView, Ports
 from blockproof.lab.scenario import Scenario
+from blockproof.loop import run_event_loop
 
 START_TIMEOUT = 60.0
 
@@ -101,7 +102,7 @@ def main() -> None:
     (size,) = struct.unpack("!I", sys.stdin.buffer.read(4))
     scenario = pickle.loads(sys.stdin.buffer.read(size))  # our own parent sent it
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(scenario))
+        run_event_loop(_serve(scenario))
 
 
 if __name__ == "__main__":
