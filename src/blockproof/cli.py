@@ -7,7 +7,7 @@ Exit codes: 0 success (finding censorship is success), 1 an operation failed,
 from __future__ import annotations
 
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -57,16 +57,20 @@ def main() -> None:
     """
 
 
-def _emit(measurements: list[Measurement], as_json: bool, output: IO[str] | None) -> None:
+def _emitter(as_json: bool, output: IO[str] | None) -> Callable[[Measurement], None]:
+    """Write each measurement as soon as it is done: a crash or ^C loses nothing finished."""
     from blockproof.codec.jsonl import dumps_line
     from blockproof.codec.ooni import measurement_to_json
 
-    for m in measurements:
+    def emit(m: Measurement) -> None:
         line = dumps_line(measurement_to_json(m))
         if as_json:
             click.echo(line)
         if output is not None:
             output.write(line + "\n")
+            output.flush()
+
+    return emit
 
 
 def _show_table(measurements: list[Measurement], title: str) -> None:
@@ -143,16 +147,14 @@ def run(
         probe_asn=asn.upper(),
         hide_asn=hide_asn,
     )
+    emit = _emitter(as_json, output)
+
+    def done(m: Measurement) -> None:
+        emit(m)
+        bar.advance(bar.task_ids[0])
+
     with progress_bar(len(targets), "measuring") as bar:
-        measurements = _run(
-            run_urls(
-                targets,
-                ctx,
-                concurrency=concurrency,
-                on_result=lambda _m: bar.advance(bar.task_ids[0]),
-            )
-        )
-    _emit(measurements, as_json, output)
+        measurements = _run(run_urls(targets, ctx, concurrency=concurrency, on_result=done))
     _show_table(measurements, "web_connectivity")
 
 
@@ -211,8 +213,11 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
     from blockproof.lab.run import run_scenario
 
     loaded = load_scenario(resolve_scenario_path(scenario))
-    measurements = _run(run_scenario(loaded, list(urls) or None, concurrency=concurrency))
-    _emit(measurements, True, None)
+    measurements = _run(
+        run_scenario(
+            loaded, list(urls) or None, concurrency=concurrency, on_result=_emitter(True, None)
+        )
+    )
     _show_table(measurements, f"lab scenario {loaded.name}")
     if check:
         problems = compare(loaded, measurements)
