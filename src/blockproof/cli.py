@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -220,6 +221,8 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
     )
     _show_table(measurements, f"lab scenario {loaded.name}")
     if check:
+        if urls:  # check only what was measured
+            loaded = replace(loaded, expect=tuple(e for e in loaded.expect if e.url in urls))
         problems = compare(loaded, measurements)
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)

@@ -110,6 +110,41 @@ def validate_url(url: str) -> str:
     return url
 
 
+# Where an address came from, in the order OONI's priority.go lets them fetch.
+FROM_SYSTEM, FROM_UDP, FROM_CONTROL = 0, 1, 2
+
+
+class FetchPermission:
+    """Exactly one connection per redirect depth fetches the page.
+
+    Addresses from the system resolver come first, then the UDP resolver's, then
+    the control's (OONI's ``priority.go``): a connection whose address came from
+    a lower-priority source waits until every connection of a higher one has
+    either failed or been refused the fetch.
+    """
+
+    def __init__(self) -> None:
+        self._pending = [0, 0, 0]
+        self._claimed = False
+        self._changed = asyncio.Condition()
+
+    def expect(self, source: int) -> None:
+        self._pending[source] += 1
+
+    async def finished(self, source: int) -> None:
+        async with self._changed:
+            self._pending[source] -= 1
+            self._changed.notify_all()
+
+    async def ask(self, source: int) -> bool:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._claimed or not any(self._pending[:source]))
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+
 class _Depth:
     """One redirect depth: resolve, dial every address, let one connection fetch."""
 
@@ -120,15 +155,11 @@ class _Depth:
         self.depth = depth
         self.parts = urlsplit(url)
         self.host = self.parts.hostname or ""
-        self._fetch_claimed = False
-        self.addresses: list[str] = []
+        self.permission = FetchPermission()
+        self.addresses: list[str] = []  # from the system resolver (OONI's "classic")
+        self.udp_addresses: list[str] = []  # only the UDP resolver returned these
+        self.dialed: set[str] = set()
         self.udp: UDPLookup | None = None
-
-    def _claim(self) -> bool:
-        if self._fetch_claimed:
-            return False
-        self._fetch_claimed = True
-        return True
 
     async def resolve(self) -> None:
         tags = ("classic", f"depth={self.depth}")
@@ -136,44 +167,88 @@ class _Depth:
         gai = asyncio.create_task(
             dns_getaddrinfo(self.ctx.network, self.rec, self.host, timeout=timeout, tags=tags)
         )
+        udp_query = None
         if self.depth == 0 and self.ctx.resolver:
-            _, self.udp = await dns_udp(
+            udp_query, self.udp = await dns_udp(
                 self.ctx.network, self.rec, self.host, "A", self.ctx.resolver,
                 timeout=timeout, duplicate_window=self.ctx.duplicate_window,
                 tags=(f"depth={self.depth}",),
             )  # fmt: skip
         query = await gai
-        self.addresses = [a for a in query.addresses if not is_loopback(a)][:MAX_ADDRESSES]
+        self.addresses = _dialable(query.addresses)
+        if udp_query is not None:
+            known = set(self.addresses)
+            self.udp_addresses = [a for a in _dialable(udp_query.addresses) if a not in known]
 
-    def endpoints(self) -> list[tuple[str, int, bool, bool]]:
-        """(ip, port, use_tls, may_fetch) for every connection this depth makes."""
+    def endpoints(self, addresses: list[str]) -> list[tuple[str, int, bool, bool]]:
+        """(ip, port, use_tls, may_fetch) for every connection to ``addresses``."""
         out: list[tuple[str, int, bool, bool]] = []
         port = url_port(self.url)
         https = self.parts.scheme == "https"
-        for ip in self.addresses:
+        for ip in addresses:
             out.append((ip, port, https, True))
             if not https and self.parts.port is None:
                 out.append((ip, 443, True, False))
         return out
 
     async def measure(self) -> HTTPTransaction | None:
+        """Dial the resolvers' addresses; the system resolver's are OONI's classic ones."""
+        return await self.dial([(a, FROM_SYSTEM) for a in self.addresses]
+                               + [(a, FROM_UDP) for a in self.udp_addresses])  # fmt: skip
+
+    async def dial(self, sources: list[tuple[str, int]]) -> HTTPTransaction | None:
         request = browser_request(self.url)
+        jobs = []
+        for ip, source in sources:
+            if ip in self.dialed:
+                continue
+            self.dialed.add(ip)
+            for endpoint in self.endpoints([ip]):
+                jobs.append((*endpoint, source))
+                if endpoint[3]:
+                    self.permission.expect(source)
 
-        async def one(ip: str, port: int, use_tls: bool, fetch: bool) -> EndpointResult:
-            tags = ["classic", f"depth={self.depth}", f"fetch_body={'true' if fetch else 'false'}"]
-            if use_tls:
-                tags.insert(1, "tcptls_experiment")
-            return await measure_endpoint(
-                self.ctx.network, self.rec, ip, port, server_name=self.host, use_tls=use_tls,
-                request=request if fetch else None, timeouts=self.ctx.timeouts,
-                may_fetch=self._claim, ca_file=self.ctx.ca_file, tags=tuple(tags),
-            )  # fmt: skip
+        async def one(
+            ip: str, port: int, use_tls: bool, fetch: bool, source: int
+        ) -> EndpointResult:
+            tags = [f"depth={self.depth}", f"fetch_body={'true' if fetch else 'false'}"]
+            if source == FROM_SYSTEM:
+                tags.insert(0, "classic")
+            if use_tls and self.depth == 0:
+                tags.insert(1 if source == FROM_SYSTEM else 0, "tcptls_experiment")
 
-        results = await asyncio.gather(*(one(*ep) for ep in self.endpoints()))
+            async def may_fetch() -> bool:
+                return await self.permission.ask(source)
+
+            try:
+                return await measure_endpoint(
+                    self.ctx.network, self.rec, ip, port, server_name=self.host,
+                    use_tls=use_tls, request=request if fetch else None,
+                    timeouts=self.ctx.timeouts, may_fetch=may_fetch, ca_file=self.ctx.ca_file,
+                    tags=tuple(tags),
+                )  # fmt: skip
+            finally:
+                if fetch:
+                    await self.permission.finished(source)
+
+        results = await asyncio.gather(*(one(*job) for job in jobs))
         for result in results:
             if result.http is not None:
                 return result.http
         return None
+
+
+def _dialable(addresses: tuple[str, ...]) -> list[str]:
+    """Loopback is never dialed (bogons are: they may serve a blockpage)."""
+    return [a for a in addresses if not is_loopback(a)][:MAX_ADDRESSES]
+
+
+def _control_only(depth0: _Depth, response: ControlResponse | None) -> list[tuple[str, int]]:
+    """Addresses only the control resolved (OONI's extension E005), to be dialed too."""
+    if response is None or response.dns is None:
+        return []
+    return [(a, FROM_CONTROL) for a in _dialable(tuple(response.dns.addrs))
+            if a not in depth0.dialed]  # fmt: skip
 
 
 async def _control(
@@ -224,6 +299,9 @@ async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
     await depth0.resolve()
     control = asyncio.create_task(_control(ctx, url, depth0.addresses))
     current, last = depth0, await depth0.measure()
+    if last is None:
+        # Nothing fetched from the resolvers' addresses: try the control's (E005).
+        last = await depth0.dial(_control_only(depth0, (await control)[1]))
     redirects = 0
     while last is not None and last.response is not None:
         next_url = redirect_location(current.url, last.response)
@@ -239,6 +317,7 @@ async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
         await current.resolve()
         last = await current.measure()
     control_request, control_response, control_failure = await control
+    await depth0.dial(_control_only(depth0, control_response))  # connect only: fetch is taken
     if depth0.udp is not None:
         await depth0.udp.finish()
     _annotate_asns(rec, ctx.asn_of)

@@ -413,8 +413,10 @@ class Lab(LabView):
             self._tasks.add(task)
             try:
                 await handler(reader, writer)
-            except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+            except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
                 writer.close()
+            except asyncio.CancelledError:
+                writer.close()  # the lab is stopping: end quietly
             finally:
                 self._tasks.discard(task)
 
@@ -611,14 +613,7 @@ class Lab(LabView):
                 return self._mitm[id(rule)]
             case "blockpage":
                 body = self._blockpages.setdefault(rule.blockpage, blockpage_body(rule.blockpage))
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
-                    + b"Content-Length: %d\r\n\r\n" % len(body)
-                    + body
-                )
-                with contextlib.suppress(OSError):
-                    await writer.drain()
-                writer.close()
+                await _send_blockpage(writer, body)
             case "redirect":
                 writer.write(
                     b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
@@ -650,12 +645,35 @@ def _embedded_server_class() -> type[Any]:
 def _site_handler(
     host: Host, scheme: str, blockpages: dict[str, bytes]
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    if host.blockpage:
+        body = blockpages.setdefault(host.blockpage, blockpage_body(host.blockpage))
+
+        async def blockpage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                async with asyncio.timeout(origin.IDLE_TIMEOUT):
+                    await reader.readuntil(b"\r\n\r\n")
+                await _send_blockpage(writer, body)
+            writer.close()
+
+        return blockpage
     responder = origin.site_responder(host, scheme, blockpages)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await origin.serve_http(reader, writer, responder)
 
     return handle
+
+
+async def _send_blockpage(writer: asyncio.StreamWriter, body: bytes) -> None:
+    """A blockpage as filtering boxes send it: bare headers, the body, then close.
+
+    Only headers from OONI's "common" list: a blockpage shares no unusual header
+    with the real site, so the HTTP comparison can tell them apart.
+    """
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body)
+    with contextlib.suppress(OSError):
+        await writer.drain()
+    writer.close()
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

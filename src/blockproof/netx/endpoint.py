@@ -7,7 +7,7 @@ resolved address and redirect depth) and by the control server.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -58,7 +58,7 @@ async def measure_endpoint(
     use_tls: bool,
     request: HTTPRequest | None,
     timeouts: Timeouts,
-    may_fetch: Callable[[], bool] | None = None,
+    may_fetch: Callable[[], Awaitable[bool]] | None = None,
     ca_file: str | None = None,
     first_flight_splits: int = 1,
     tags: tuple[str, ...] = (),
@@ -66,8 +66,8 @@ async def measure_endpoint(
 ) -> EndpointResult:
     """Connect to ``ip:port``; TLS if ``use_tls``; GET ``request`` if given.
 
-    ``may_fetch``, when given, is asked once the connection is up whether this
-    endpoint gets to fetch (the probe lets one connection per redirect depth fetch).
+    ``may_fetch``, when given, is awaited once the connection is up: may this
+    endpoint fetch? (The probe lets one connection per redirect depth fetch.)
     """
     tx = recorder.next_id(TX_TLS if use_tls else TX_CLEARTEXT)
     tcp, tcp_stream = await tcp_connect(
@@ -86,7 +86,7 @@ async def measure_endpoint(
         if tls_stream is None:
             return EndpointResult(tcp, tls, None)
         stream = tls_stream
-    if request is None or (may_fetch is not None and not may_fetch()):
+    if request is None or (may_fetch is not None and not await may_fetch()):
         stream.close()
         return EndpointResult(tcp, tls, None)
     http = await http_round_trip(

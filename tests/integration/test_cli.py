@@ -1,0 +1,81 @@
+"""The command line as a user meets it: help, errors with exit code 2, the lab, the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from blockproof.cli import main
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["lab", "run", "--help"],
+                                  ["serve", "control", "--help"], ["demo", "--help"]])  # fmt: skip
+def test_help_teaches(args: list[str]) -> None:
+    code, out, _ = invoke(*args)
+    assert code == 0
+    assert "Usage:" in out
+    assert "Exit codes" in out or args[-1] == "--help"
+
+
+BAD = [
+    (["run"], "give at least one URL"),
+    (["run", "ftp://x.com/"], "only http:// and https://"),
+    (["run", "--cc", "Pakistan", "https://x.com/"], "--cc"),
+    (["run", "--asn", "17557", "https://x.com/"], "--asn"),
+    (["lab", "run", "no-such-scenario"], "no-such-scenario"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
+    code, _, err = invoke(*args)
+    assert code == 2
+    assert message in err
+
+
+def test_malformed_scenario_names_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rule]]\nlayer = "tls"\nmatch = ["x.com"]\naction = "rst"\n')
+    code, _, err = invoke("lab", "run", str(bad))
+    assert code == 2
+    assert "bad.toml: rule[0].action: 'rst' is not a tls action" in err
+
+
+def test_lab_list_shows_the_shipped_scenarios() -> None:
+    code, out, _ = invoke("lab", "list")
+    assert code == 0
+    assert "pakistan-2024-x.toml" in out
+
+
+@pytest.mark.lab
+def test_lab_run_prints_json_lines_and_checks(tmp_path: Path) -> None:
+    code, out, err = invoke("lab", "run", "--check", "pakistan-2024-x", "https://x.com/",
+                            "https://www.example.org/")  # fmt: skip
+    lines = [json.loads(line) for line in out.splitlines()]
+    by_input = {m["input"]: m["test_keys"] for m in lines}
+    assert by_input["https://x.com/"]["blocking"] == "http-failure"
+    assert by_input["https://x.com/"]["http_experiment_failure"] == "connection_reset"
+    assert by_input["https://x.com/"]["x_verdict"]["method"] == "tls"
+    assert by_input["https://www.example.org/"]["accessible"] is True
+    assert code == 0, err
+    for m in lines:
+        assert m["probe_cc"] == "PK"
+        assert m["probe_asn"] == "AS17557"
+        assert m.get("probe_ip", "127.0.0.1") == "127.0.0.1"  # never the user's address
+
+
+@pytest.mark.lab
+def test_demo_shows_x_blocked_by_tls_and_the_control_site_accessible() -> None:
+    code, _, err = invoke("demo")
+    assert code == 0
+    assert "x.com" in err
+    assert "connection_reset" in err
+    assert "www.example.org" in err
