@@ -24,7 +24,9 @@ class NoNetwork:
     def __init__(self) -> None:
         self.dialed = []
 
-    async def open_stream(self, ip: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def open_stream(
+        self, ip: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self.dialed.append(f"{ip}:{port}")
         raise AssertionError(f"control server dialed {ip}:{port}")
 
@@ -40,13 +42,17 @@ async def _post(body: bytes | str, network: Any = None, method: str = "POST") ->
     app = create_app(network or NoNetwork())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://control.test") as client:
-        return await client.request(method, "/", content=body, headers={"content-type": "application/json"})
+        return await client.request(
+            method, "/", content=body, headers={"content-type": "application/json"}
+        )
 
 
 @pytest.mark.asyncio
 async def test_health_check_matches_oonis_helper() -> None:
     app = create_app(NoNetwork())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://c"
+    ) as client:
         response = await client.get("/")
     assert response.status_code == 200
     assert response.json() == {"message": "Hello OONItarian!"}
@@ -63,16 +69,33 @@ BAD_INPUTS: list[tuple[str, bytes | str, int, str]] = [
     ("not an object", b"[1, 2]", 400, ""),
     ("missing http_request", json.dumps({"tcp_connect": []}), 400, "http_request"),
     ("wrong scheme", json.dumps({**GOOD, "http_request": "ftp://x.com/"}), 400, "http_request"),
-    ("endpoint not ip:port", json.dumps({**GOOD, "tcp_connect": ["x.com:443"]}), 400, "tcp_connect[0]"),
+    (
+        "endpoint not ip:port",
+        json.dumps({**GOOD, "tcp_connect": ["x.com:443"]}),
+        400,
+        "tcp_connect[0]",
+    ),
     ("endpoint wrong type", json.dumps({**GOOD, "tcp_connect": [443]}), 400, "tcp_connect[0]"),
-    ("headers wrong type", json.dumps({**GOOD, "http_request_headers": {"A": "b"}}), 400, "http_request_headers"),
-    ("too many endpoints", json.dumps({**GOOD, "tcp_connect": [f"1.2.3.{i}:443" for i in range(200)]}), 400, "tcp_connect"),
+    (
+        "headers wrong type",
+        json.dumps({**GOOD, "http_request_headers": {"A": "b"}}),
+        400,
+        "http_request_headers",
+    ),
+    (
+        "too many endpoints",
+        json.dumps({**GOOD, "tcp_connect": [f"1.2.3.{i}:443" for i in range(200)]}),
+        400,
+        "tcp_connect",
+    ),
     ("oversize body", b"{" + b" " * (MAX_BODY + 10) + b"}", 413, "larger than"),
 ]
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("body", "status", "needle"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("body", "status", "needle"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
 async def test_bad_input_gets_a_clear_4xx(body: bytes | str, status: int, needle: str) -> None:
     response = await _post(body)
     assert response.status_code == status
