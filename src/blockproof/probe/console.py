@@ -42,11 +42,12 @@ def progress_bar(total: int, label: str) -> Iterator[Progress]:
         yield progress
 
 
-def _blocking_text(value: str | bool | None) -> str:
+def _json_text(value: str | bool | None) -> str:
+    """A test_keys value as it reads in the JSON: null, false, true or the string."""
     if value is None:
         return "null"
-    if value is False:
-        return "false"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 
@@ -61,8 +62,8 @@ def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
         style = _METHOD_STYLE.get(row.method, "bold red")
         table.add_row(
             row.input,
-            _blocking_text(row.blocking),
-            _blocking_text(row.accessible),
+            _json_text(row.blocking),
+            _json_text(row.accessible),
             f"[{style}]{row.method}[/]",
             row.explanation,
         )
