@@ -22,7 +22,9 @@ def _reply(query: dns.message.Message, *records: str, rcode: int = dns.rcode.NOE
 
 def test_answers_in_order_with_cname() -> None:
     q = build_query("x.com", "A")
-    wire = _reply(q, "x.com. CNAME edge.x.com.", "edge.x.com. A 104.244.42.1", "edge.x.com. A 104.244.42.65")
+    wire = _reply(
+        q, "x.com. CNAME edge.x.com.", "edge.x.com. A 104.244.42.1", "edge.x.com. A 104.244.42.65"
+    )
     r = analyze_reply(q, wire)
     assert r.failure is None
     assert [(a.answer_type, a.ipv4 or a.hostname) for a in r.answers] == [
@@ -61,13 +63,21 @@ def test_wrong_id_and_wrong_question() -> None:
     q = build_query("x.com", "A")
     other = build_query("x.com", "A")
     other.id = (q.id + 1) % 65536
-    assert analyze_reply(q, _reply(other, "x.com. A 1.2.3.4")).failure == "dns_reply_with_wrong_query_id"
+    assert (
+        analyze_reply(q, _reply(other, "x.com. A 1.2.3.4")).failure
+        == "dns_reply_with_wrong_query_id"
+    )
     wrong_q = build_query("evil.example", "A")
     wrong_q.id = q.id
-    assert analyze_reply(q, _reply(wrong_q, "evil.example. A 1.2.3.4")).failure == "dns_server_misbehaving"
+    assert (
+        analyze_reply(q, _reply(wrong_q, "evil.example. A 1.2.3.4")).failure
+        == "dns_server_misbehaving"
+    )
 
 
-@pytest.mark.parametrize("garbage", [b"", b"\x00", b"\xff" * 11, b"\x12\x34" + b"\x81\x80" + b"\x00\x01" * 4])
+@pytest.mark.parametrize(
+    "garbage", [b"", b"\x00", b"\xff" * 11, b"\x12\x34" + b"\x81\x80" + b"\x00\x01" * 4]
+)
 def test_garbage_never_raises(garbage: bytes) -> None:
     q = build_query("x.com", "A")
     r = analyze_reply(q, garbage)
@@ -87,7 +97,9 @@ def test_compression_loop_is_misbehaving() -> None:
 def test_answers_are_bounded() -> None:
     q = build_query("x.com", "A")
     reply = dns.message.make_response(q)
-    rrset = dns.rrset.from_text_list("x.com.", 60, "IN", "A", [f"104.244.{i // 250}.{i % 250}" for i in range(1000)])
+    rrset = dns.rrset.from_text_list(
+        "x.com.", 60, "IN", "A", [f"104.244.{i // 250}.{i % 250}" for i in range(1000)]
+    )
     reply.answer.append(rrset)
     r = analyze_reply(q, reply.to_wire(max_size=65535))
     assert r.failure is None

@@ -46,7 +46,9 @@ def test_chunked_body() -> None:
     ex = _exchange()
     ex.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
     r = ex.response()
-    assert ex.done and r is not None and r.body == b"hello"
+    assert ex.done
+    assert r is not None
+    assert r.body == b"hello"
 
 
 def test_body_until_eof() -> None:
@@ -55,14 +57,17 @@ def test_body_until_eof() -> None:
     assert not ex.done
     ex.receive_data(b"")
     r = ex.response()
-    assert ex.done and r is not None and r.body == b"partial"
+    assert ex.done
+    assert r is not None
+    assert r.body == b"partial"
 
 
 def test_truncation_at_cap() -> None:
     ex = _exchange(max_body=10)
     ex.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"a" * 60)
     r = ex.response()
-    assert ex.done and r is not None
+    assert ex.done
+    assert r is not None
     assert (r.body, r.body_is_truncated) == (b"a" * 10, True)
 
 
@@ -80,7 +85,8 @@ def test_eof_mid_body_is_eof() -> None:
     with pytest.raises(EOFError):
         ex.receive_data(b"")
     r = ex.response()
-    assert r is not None and r.body == b"abc"  # what arrived is kept
+    assert r is not None
+    assert r.body == b"abc"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +108,9 @@ def test_interim_100_continue_is_skipped() -> None:
     ex = _exchange()
     ex.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
     r = ex.response()
-    assert ex.done and r is not None and r.code == 204
+    assert ex.done
+    assert r is not None
+    assert r.code == 204
 
 
 @pytest.mark.parametrize(
@@ -125,6 +133,9 @@ def test_redirect_location(code: int, location: str | None, expected: str | None
 def test_post_body_has_content_length() -> None:
     from blockproof.model.observations import HTTPRequest
 
-    ex = HTTPExchange(HTTPRequest(method="POST", url="http://th/", headers_list=(("Host", "th"),), body="{}"))
+    ex = HTTPExchange(
+        HTTPRequest(method="POST", url="http://th/", headers_list=(("Host", "th"),), body="{}")
+    )
     wire = ex.bytes_to_send()
-    assert b"Content-Length: 2\r\n" in wire and wire.endswith(b"\r\n\r\n{}")
+    assert b"Content-Length: 2\r\n" in wire
+    assert wire.endswith(b"\r\n\r\n{}")

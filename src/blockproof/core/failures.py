@@ -107,7 +107,7 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, dns.resolver.NoAnswer):
         return Failure.DNS_NO_ANSWER
     if isinstance(exc, socket.gaierror):
-        return _GAI.get(exc.errno, Failure.DNS_SERVER_MISBEHAVING)
+        return _GAI.get(exc.errno or 0, Failure.DNS_SERVER_MISBEHAVING)
     if isinstance(exc, dns.exception.FormError | dns.exception.SyntaxError):
         return Failure.DNS_SERVER_MISBEHAVING
     if isinstance(exc, ssl.SSLCertVerificationError):
