@@ -20,6 +20,7 @@ import json
 import pickle
 import struct
 import sys
+import time
 from typing import Any
 
 from blockproof.lab.censor import Censor
@@ -37,6 +38,7 @@ class LabProcess(LabView):
         self.rtt = scenario.rtt_ms / 1000.0
         self._ports: Ports | None = None
         self._proc: asyncio.subprocess.Process | None = None
+        self.startup_cpu_s = 0.0  # CPU the child spent starting (certificates, listeners)
 
     @property
     def ports(self) -> Ports:
@@ -60,6 +62,7 @@ class LabProcess(LabView):
         except (TimeoutError, ValueError) as exc:
             await self.__aexit__()
             raise RuntimeError(f"the lab process did not start: {exc!r}") from exc
+        self.startup_cpu_s = float(data.pop("startup_cpu_s"))
         served = frozenset((name, int(port)) for name, port in data.pop("served"))
         self._ports = Ports(served=served, **data)
         return self
@@ -90,6 +93,7 @@ async def _serve(scenario: Scenario) -> None:
                 "dns_clean": ports.dns_clean,
                 "served": sorted(ports.served),
                 "ca_file": ports.ca_file,
+                "startup_cpu_s": time.process_time(),
             }
         )
         sys.stdout.write(line + "\n")
