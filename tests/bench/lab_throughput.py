@@ -127,18 +127,23 @@ def run_one(hosts: int, rtt_ms: float, concurrency: int, window: float) -> dict[
     return result
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[list[dict[str, Any]]]) -> str:
+    """One row per configuration: the median run of its repetitions, and the ratio range."""
     lines = [
-        "| concurrency | UDP window | wall (s) | measurements/s | lower bound (s) | ratio | "
-        "probe CPU (s) | probe peak RSS (MB) | lab CPU (s) | lab peak RSS (MB) | accessible |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | UDP window | wall (s) | measurements/s | lower bound (s) | ratio "
+        "(median) | ratio (min-max) | probe CPU (s) | probe peak RSS (MB) | lab CPU (s) "
+        "| lab peak RSS (MB) | accessible |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    for runs in results:
+        ordered = sorted(runs, key=lambda run: run["wall_s"])
+        r = ordered[len(ordered) // 2]
+        low, high = ordered[0]["ratio"], ordered[-1]["ratio"]
         lines.append(
             f"| {r['concurrency']} | {r['window_s']:.1f} s | {r['wall_s']:.2f} | {r['per_s']:.1f} "
-            f"| {r['bound_s']:.2f} | **{r['ratio']:.2f}x** | {r['cpu_s']:.2f} "
-            f"| {r['peak_rss_mb']:.0f} | {r['lab_cpu_s']:.2f} | {r['lab_peak_rss_mb']:.0f} "
-            f"| {r['accessible']}/{r['hosts']} |"
+            f"| {r['bound_s']:.2f} | **{r['ratio']:.2f}x** | {low:.2f}-{high:.2f} "
+            f"| {r['cpu_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['lab_cpu_s']:.2f} "
+            f"| {r['lab_peak_rss_mb']:.0f} | {min(x['accessible'] for x in runs)}/{r['hosts']} |"
         )
     return "\n".join(lines)
 
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--rtt-ms", type=float, default=RTT_MS)
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 16, 64])
     parser.add_argument("--window", type=float, nargs="*", default=[0.3, 0.0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration")
     parser.add_argument("--write", type=Path, help="update this markdown file's lab section")
     args = parser.parse_args()
     if args.child:
@@ -157,12 +163,13 @@ def main() -> None:
         args.window = args.window[0]
         child(args)
         return
-    results = []
-    for window in args.window:
-        for concurrency in args.concurrency:
+    configurations = [(w, c) for w in args.window for c in args.concurrency]
+    results: list[list[dict[str, Any]]] = [[] for _ in configurations]
+    for _round in range(args.repeat):  # interleaved, so drift hits every configuration alike
+        for runs, (window, concurrency) in zip(results, configurations, strict=True):
             result = run_one(args.hosts, args.rtt_ms, concurrency, window)
             print(json.dumps(result), flush=True)
-            results.append(result)
+            runs.append(result)
     text = table(results)
     print(text)
     if args.write:
@@ -178,7 +185,8 @@ def write_section(path: Path, text: str, args: argparse.Namespace) -> None:
     section = (
         f"{BEGIN}\n_Measured {stamp} with `python tests/bench/lab_throughput.py "
         f"--write docs/benchmarks.md`: {args.hosts} distinct hostnames, {args.rtt_ms:g} ms "
-        f"per round trip, all configurations side by side in one run._\n\n{text}\n{END}"
+        f"per round trip, {args.repeat} interleaved runs of every configuration side by side "
+        f"in one run; each row is the median run._\n\n{text}\n{END}"
     )
     old = path.read_text() if path.exists() else ""
     if BEGIN in old and END in old:
