@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench venv clean help
+.PHONY: demo test lint typecheck bench venv clean help java
 
 help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
@@ -26,7 +26,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/blockproof demo
 
-test: $(STAMP)
+# The Spark engine's tests need a Java runtime (Debian's default-jre-headless, Java 17).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+java:
+	@command -v java >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends default-jre-headless; }
+
+test: $(STAMP) java
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

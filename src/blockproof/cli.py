@@ -18,6 +18,7 @@ from blockproof import __version__
 from blockproof.errors import EXIT_INTERRUPTED, BlockproofError
 from blockproof.loop import run_event_loop
 from blockproof.model.measurement import Measurement
+from blockproof.pipeline.commands import register as register_pipeline
 
 T = TypeVar("T")
 
@@ -230,12 +231,34 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
             sys.exit(1)
 
 
-@main.command(epilog=EPILOG)
-def demo() -> None:
-    """Offline demo: Pakistan's X block of February 2024, emulated in the lab.
+register_pipeline(main)
 
-    X's domains are reset by the censor right after the TLS ClientHello names
-    them; DNS is untouched; an unrelated site stays reachable.
+
+@main.command(epilog=EPILOG)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default="blockproof-demo",
+    show_default=True,
+    help="Where the simulated campaign and its store are written.",
+)
+@click.option(
+    "--probes",
+    type=click.IntRange(10, 10_000),
+    default=120,
+    show_default=True,
+    help="Probes in the simulated campaign.",
+)
+@click.option("--lab-only", is_flag=True, help="Only the lab half (no pipeline).")
+def demo(workdir: str, probes: int, lab_only: bool) -> None:
+    """Offline demo: Pakistan's X block of February 2024, end to end.
+
+    \b
+    1. The lab: X's domains are reset by the censor right after the TLS
+       ClientHello names them; DNS is untouched; an unrelated site stays reachable.
+    2. The pipeline: a simulated three-month campaign of many probes on
+       Pakistan's networks is ingested and analyzed; the detected events are
+       printed next to the real timeline.
     """
     import time
 
@@ -249,3 +272,8 @@ def demo() -> None:
     measurements = _run(run_scenario(path))
     _show_table(measurements, "Pakistan, February 2024: is X reachable from AS17557?")
     stderr.print(f"{len(measurements)} measurements in {time.monotonic() - started:.1f} s")
+    if lab_only:
+        return
+    from blockproof.pipeline.demo import run_campaign_demo
+
+    run_campaign_demo(Path(workdir), probes=probes, console=stderr)

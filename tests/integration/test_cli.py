@@ -74,7 +74,7 @@ def test_lab_run_prints_json_lines_and_checks(tmp_path: Path) -> None:
 
 @pytest.mark.lab
 def test_demo_shows_x_blocked_by_tls_and_the_control_site_accessible() -> None:
-    code, _, err = invoke("demo")
+    code, _, err = invoke("demo", "--lab-only")
     assert code == 0
     assert "x.com" in err
     assert "connection_reset" in err

@@ -230,9 +230,10 @@ def encode_answer(answer: DNSAnswer) -> JSON:
     return out
 
 
-def decode_query(obj: Any) -> DNSQuery:
+def decode_query(obj: Any, *, binary: bool = True) -> DNSQuery:
+    """``binary=False`` skips decoding ``raw_response`` (left None)."""
     q = _dict(obj)
-    raw = q.get("raw_response")
+    raw = q.get("raw_response") if binary else None
     return DNSQuery(
         engine=_str(q.get("engine")),
         resolver_address=_str(q.get("resolver_address")),
@@ -317,9 +318,12 @@ def _decode_certificate(value: Any) -> bytes | None:
     return None
 
 
-def decode_tls_handshake(obj: Any) -> TLSHandshake:
+def decode_tls_handshake(obj: Any, *, binary: bool = True) -> TLSHandshake:
+    """``binary=False`` does not decode the certificates: ``peer_certificates`` then
+    holds one empty placeholder per certificate (the chain's length, not its bytes)."""
     h = _dict(obj)
-    certs = (_decode_certificate(c) for c in _list(h.get("peer_certificates")))
+    listed = _list(h.get("peer_certificates"))
+    certs = (_decode_certificate(c) for c in listed) if binary else (b"" for _ in listed)
     return TLSHandshake(
         address=_str(h.get("address")),
         server_name=_str(h.get("server_name")),
@@ -527,7 +531,7 @@ def trace_from_test_keys(test_keys: Mapping[str, Any] | None) -> Trace:
 
 
 def web_observations_from_test_keys(
-    input: str, test_keys: Mapping[str, Any] | None
+    input: str, test_keys: Mapping[str, Any] | None, *, binary: bool = True
 ) -> WebObservations:
     """The classifier's input from (possibly old) Web Connectivity ``test_keys``.
 
@@ -537,7 +541,17 @@ def web_observations_from_test_keys(
     """
     if not isinstance(test_keys, Mapping):
         test_keys = {}
-    trace = trace_from_test_keys(test_keys)
+    # Only what the classifier reads: no network events, no duplicate DNS responses.
+    requests = [decode_http_transaction(r) for r in _list(test_keys.get("requests"))]
+    requests.reverse()
+    trace = Trace(
+        queries=[decode_query(q, binary=binary) for q in _list(test_keys.get("queries"))],
+        tcp_connect=[decode_tcp_connect(c) for c in _list(test_keys.get("tcp_connect"))],
+        tls_handshakes=[
+            decode_tls_handshake(h, binary=binary) for h in _list(test_keys.get("tls_handshakes"))
+        ],
+        requests=requests,
+    )
     control_failure = _opt_str(test_keys.get("control_failure"))
     control = None if control_failure else decode_control_response(test_keys.get("control"))
     return WebObservations(

@@ -138,7 +138,9 @@ TRANSPORT_HEADERS = frozenset(
 # probes wrote for the same resolver ("system", or no engine at all).
 SYSTEM_RESOLVER_ENGINES = frozenset({"getaddrinfo", "golang_net_resolver", "system", ""})
 
-_TITLE_RE = re.compile(r"<title>([^<]{1,512})</title>", re.IGNORECASE)
+MAX_TITLE_CHARS = 512
+# 512 characters are at most 2048 UTF-8 bytes
+_TITLE_BYTES_RE = re.compile(rb"<title>([^<]{1,2048})</title>", re.IGNORECASE)
 
 _DNS_NO_ANSWER = "dns_no_answer"
 _IPV6_MISCONFIGURED = frozenset({"network_unreachable", "host_unreachable"})
@@ -538,9 +540,18 @@ def _f(failure: str | None) -> str:
 
 
 def extract_title(body: bytes) -> str:
-    """The page title as OONI extracts it (``<title>`` with 1-512 characters, no ``<``)."""
-    match = _TITLE_RE.search(body.decode("utf-8", "surrogateescape"))
-    return match.group(1) if match else ""
+    """The page title as OONI extracts it (``<title>`` with 1-512 characters, no ``<``).
+
+    The search runs on the bytes (``<`` never occurs inside a multi-byte UTF-8
+    sequence), and only a candidate title is decoded, so a large body is never
+    decoded as a whole; a candidate longer than 512 characters is skipped, as the
+    regular expression on the decoded text would skip it.
+    """
+    for match in _TITLE_BYTES_RE.finditer(body):
+        title = match.group(1).decode("utf-8", "surrogateescape")
+        if len(title) <= MAX_TITLE_CHARS:
+            return title
+    return ""
 
 
 def _utf8_len(text: str) -> int:

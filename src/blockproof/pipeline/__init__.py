@@ -1,0 +1,1 @@
+"""The analysis pipeline: store, ingest, cells, change points, events (DuckDB or Spark)."""

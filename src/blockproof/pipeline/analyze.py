@@ -1,0 +1,462 @@
+"""`blockproof analyze`: verdicts -> hourly cells -> change points -> events.
+
+Theory of operation:
+
+1. **Cells** (engine: DuckDB or Spark, one Ibis expression): per (platform,
+   country, ASN, hour) the ok / anomaly / confirmed / failure counts, distinct
+   probes, and blocked / clear probes (a probe counts once per cell, by the
+   majority of its scored measurements). Hours without data have no cell: "no
+   data" is never "ok".
+2. **Network segments** (``detect``): per (platform, country, ASN) series, the
+   Bernoulli CUSUM finds blocked segments with onset and end intervals;
+   segments of one series closer than ``merge_gap_hours`` (24 h) are joined, the
+   gap recorded as a brief restoration; only segments above the evidence floor
+   are kept.
+3. **Outage or platform block.** A segment is a *connectivity outage* rather
+   than a platform block when, on the same network and in the same hours, most
+   of the other platforms measured there (at least two with data) were blocked
+   too.
+4. **Events.** Segments of the same kind, platform (all platforms for an
+   outage) and country whose spans overlap or follow within ``merge_gap_hours``
+   become one event: networks, start/end as intervals (the block started when
+   the first network went, ended when the last came back), brief restorations
+   (hours in which no network of the event was blocked), dominant methods,
+   confidence, exact measurement and distinct-probe counts, and representative
+   measurements (fingerprint-confirmed first) — those come from the engine.
+5. **Confidence**: ``confirmed`` when a censor's fingerprint was matched or 3+
+   networks agree on the method; ``high`` with 2+ networks and a method share of
+   70%+; ``medium`` otherwise (one network above the floor).
+
+Everything is recomputed from the verdicts at each run (stateless), so late
+uploads and re-judged verdicts are taken into account by simply running it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from blockproof.pipeline import engine as q
+from blockproof.pipeline.detect import DetectorConfig, Segment, detect, merge_gaps
+from blockproof.pipeline.store import Store
+from blockproof.verdict.judge import RULES_VERSION
+
+HOUR = 3600
+OUTAGE_SHARE = 0.5
+WITNESSES = 5
+
+
+def iso(hour: int | None) -> str | None:
+    """Epoch hour -> ``2024-02-17T17:00:00Z``."""
+    if hour is None:
+        return None
+    return datetime.fromtimestamp(hour * HOUR, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class NetworkSpan:
+    asn: int
+    name: str
+    start: str
+    start_earliest: str
+    start_latest: str
+    end: str | None
+    end_earliest: str | None
+    end_latest: str | None
+    blocked_probe_hours: int
+    scored_probe_hours: int
+    floor_p_value: float
+    restorations: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Event:
+    id: str
+    kind: str  # platform_block | outage
+    platform: str  # platform id, or "*" for an outage of everything
+    country: str
+    start: str
+    start_earliest: str
+    start_latest: str
+    end: str | None
+    end_earliest: str | None
+    end_latest: str | None
+    ongoing: bool
+    networks: list[NetworkSpan]
+    methods: list[dict[str, Any]]
+    confidence: str
+    n_measurements: int
+    n_probes: int
+    n_blocked: int
+    n_confirmed: int
+    restorations: list[tuple[str, str]]
+    witnesses: list[dict[str, Any]]
+    rules_version: str = RULES_VERSION
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Analysis:
+    cells: pa.Table
+    events: list[Event]
+    engine: str
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    merge_gap_hours: int = 24
+    min_other_platforms: int = 2
+
+
+@dataclass
+class _Seg:
+    platform: str
+    cc: str
+    asn: int
+    seg: Segment
+    kind: str = "platform_block"
+
+    def end_or(self, horizon: int) -> int:
+        return self.seg.end if self.seg.end is not None else horizon
+
+
+def _series(cells: pa.Table) -> dict[tuple[str, str, int], tuple[list[int], list[int], list[int]]]:
+    out: dict[tuple[str, str, int], tuple[list[int], list[int], list[int]]] = {}
+    cols = cells.select(
+        ["platform", "probe_cc", "probe_asn", "hour", "blocked_probes", "clear_probes"]
+    ).to_pydict()
+    for p, cc, asn, hour, b, c in zip(
+        cols["platform"],
+        cols["probe_cc"],
+        cols["probe_asn"],
+        cols["hour"],
+        cols["blocked_probes"],
+        cols["clear_probes"],
+        strict=True,
+    ):
+        hours, k, n = out.setdefault((p, cc, asn), ([], [], []))
+        hours.append(hour // HOUR)
+        k.append(b)
+        n.append(b + c)
+    return out
+
+
+def normalise_cells(table: pa.Table) -> pa.Table:
+    """Cells in one canonical form (types, order) whichever engine produced them."""
+    schema = pa.schema(
+        [
+            ("platform", pa.string()),
+            ("probe_cc", pa.string()),
+            ("probe_asn", pa.int64()),
+            ("hour", pa.int64()),
+            ("n_measurements", pa.int64()),
+            ("ok", pa.int64()),
+            ("anomaly", pa.int64()),
+            ("confirmed", pa.int64()),
+            ("failure", pa.int64()),
+            ("n_probes", pa.int64()),
+            ("blocked_probes", pa.int64()),
+            ("clear_probes", pa.int64()),
+            ("witness", pa.string()),
+        ]
+    )
+    table = table.select(schema.names).cast(schema)
+    return table.sort_by(
+        [
+            ("platform", "ascending"),
+            ("probe_cc", "ascending"),
+            ("probe_asn", "ascending"),
+            ("hour", "ascending"),
+        ]
+    )
+
+
+def analyze_store(
+    store: Store,
+    *,
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    config: AnalyzeConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Analysis:
+    cfg = config or AnalyzeConfig()
+    store.require()
+    step = on_step or (lambda _msg: None)
+    eng = q.connect(engine, store, spark_master=spark_master)
+    try:
+        step(f"cells ({engine})")
+        v = eng.table("verdicts")
+        cells = normalise_cells(eng.to_arrow(q.cells(v)))
+        methods = eng.to_arrow(q.cell_methods(v)).to_pydict()
+        names_raw = eng.to_arrow(q.network_names(eng.table("measurements"))).to_pydict()
+        step("change points")
+        series = _series(cells)
+        horizon = max((h[-1] + 1 for h, _, _ in series.values()), default=0)
+        segs: list[_Seg] = []
+        for (platform, cc, asn), (hours, k, n) in sorted(series.items()):
+            found = merge_gaps(detect(hours, k, n, cfg.detector), cfg.merge_gap_hours)
+            segs.extend(_Seg(platform, cc, asn, s) for s in found if s.supported)
+        _label_outages(segs, series, horizon, cfg)
+        step("events")
+        events = _assemble(segs, horizon, cfg)
+        names = _network_names(names_raw)
+        method_index = _method_index(methods)
+        out: list[Event] = []
+        for group in events:
+            out.append(_event(eng, group, horizon, names, method_index))
+        out.sort(key=lambda e: (e.start, e.country, e.platform))
+        return Analysis(cells=cells, events=out, engine=engine)
+    finally:
+        eng.close()
+
+
+def _share(series: tuple[list[int], list[int], list[int]], lo: int, hi: int) -> tuple[int, int]:
+    hours, k, n = series
+    kk = nn = 0
+    for h, a, b in zip(hours, k, n, strict=True):
+        if lo <= h < hi:
+            kk += a
+            nn += b
+    return kk, nn
+
+
+def _label_outages(
+    segs: list[_Seg], series: dict[tuple[str, str, int], Any], horizon: int, cfg: AnalyzeConfig
+) -> None:
+    platforms_on: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for platform, cc, asn in series:
+        platforms_on[(cc, asn)].append(platform)
+    for s in segs:
+        lo, hi = s.seg.start, s.end_or(horizon)
+        others = with_data = blocked = 0
+        for other in platforms_on[(s.cc, s.asn)]:
+            if other == s.platform:
+                continue
+            others += 1
+            k, n = _share(series[(other, s.cc, s.asn)], lo, hi)
+            if n == 0:
+                continue
+            with_data += 1
+            if k / n >= OUTAGE_SHARE:
+                blocked += 1
+        if with_data >= cfg.min_other_platforms and blocked / with_data >= OUTAGE_SHARE:
+            s.kind = "outage"
+
+
+def _assemble(segs: list[_Seg], horizon: int, cfg: AnalyzeConfig) -> list[list[_Seg]]:
+    groups: dict[tuple[str, str, str], list[_Seg]] = defaultdict(list)
+    for s in segs:
+        platform = "*" if s.kind == "outage" else s.platform
+        groups[(s.kind, platform, s.cc)].append(s)
+    clusters: list[list[_Seg]] = []
+    for key in sorted(groups):
+        current: list[_Seg] = []
+        current_end = -1
+        for s in sorted(groups[key], key=lambda x: (x.seg.start, x.asn, x.platform)):
+            if current and s.seg.start <= current_end + cfg.merge_gap_hours:
+                current.append(s)
+                current_end = max(current_end, s.end_or(horizon))
+                continue
+            if current:
+                clusters.append(current)
+            current = [s]
+            current_end = s.end_or(horizon)
+        if current:
+            clusters.append(current)
+    return clusters
+
+
+def _network_names(raw: dict[str, list[Any]]) -> dict[tuple[str, int], str]:
+    best: dict[tuple[str, int], tuple[int, str]] = {}
+    for cc, asn, name, count in zip(
+        raw["probe_cc"], raw["probe_asn"], raw["probe_network_name"], raw["count"], strict=True
+    ):
+        key = (cc, asn)
+        if key not in best or (count, name) > best[key]:
+            best[key] = (count, name)
+    return {k: v[1] for k, v in best.items()}
+
+
+def _method_index(
+    raw: dict[str, list[Any]],
+) -> dict[tuple[str, str, int], list[tuple[int, str, int]]]:
+    index: dict[tuple[str, str, int], list[tuple[int, str, int]]] = defaultdict(list)
+    for p, cc, asn, hour, method, count in zip(
+        raw["platform"],
+        raw["probe_cc"],
+        raw["probe_asn"],
+        raw["hour"],
+        raw["method"],
+        raw["count"],
+        strict=True,
+    ):
+        index[(p, cc, asn)].append((hour // HOUR, method, count))
+    return index
+
+
+def _restorations(
+    spans: list[tuple[int, int, list[tuple[int, int]]]], lo: int, hi: int
+) -> list[tuple[int, int]]:
+    """Hours in [lo, hi) in which no network was blocked."""
+    blocked: list[tuple[int, int]] = []
+    for start, end, gaps in spans:
+        cursor = start
+        for g0, g1 in sorted(gaps):
+            blocked.append((cursor, g0))
+            cursor = g1
+        blocked.append((cursor, end))
+    blocked.sort()
+    out: list[tuple[int, int]] = []
+    cursor = lo
+    for b0, b1 in blocked:
+        if b0 > cursor:
+            out.append((cursor, b0))
+        cursor = max(cursor, b1)
+    if cursor < hi:
+        out.append((cursor, hi))
+    return out
+
+
+def _event(
+    eng: q.Engine,
+    group: list[_Seg],
+    horizon: int,
+    names: dict[tuple[str, int], str],
+    method_index: dict[tuple[str, str, int], list[tuple[int, str, int]]],
+) -> Event:
+    first = group[0]
+    cc = first.cc
+    kind = first.kind
+    platform = "*" if kind == "outage" else first.platform
+    by_asn: dict[int, list[_Seg]] = defaultdict(list)
+    for s in group:
+        by_asn[s.asn].append(s)
+    networks: list[NetworkSpan] = []
+    spans: list[tuple[int, int, list[tuple[int, int]]]] = []
+    method_counts: dict[str, int] = defaultdict(int)
+    for asn in sorted(by_asn):
+        items = by_asn[asn]
+        start = min(items, key=lambda s: s.seg.start).seg
+        ongoing = any(s.seg.end is None for s in items)
+        last = max(items, key=lambda s: s.end_or(horizon)).seg
+        gaps = sorted({g for s in items for g in s.seg.restorations})
+        end_h = None if ongoing else last.end
+        spans.append((start.start, end_h if end_h is not None else horizon, gaps))
+        networks.append(
+            NetworkSpan(
+                asn=asn,
+                name=names.get((cc, asn), ""),
+                start=iso(start.start) or "",
+                start_earliest=iso(start.start_earliest) or "",
+                start_latest=iso(start.start_latest) or "",
+                end=iso(end_h),
+                end_earliest=None if ongoing else iso(last.end_earliest),
+                end_latest=None if ongoing else iso(last.end_latest),
+                blocked_probe_hours=sum(s.seg.blocked for s in items),
+                scored_probe_hours=sum(s.seg.scored for s in items),
+                floor_p_value=min(s.seg.p_value for s in items),
+                restorations=[(iso(a) or "", iso(b) or "") for a, b in gaps],
+            )
+        )
+        for s in items:
+            lo, hi = s.seg.start, s.end_or(horizon)
+            for hour, method, count in method_index.get((s.platform, cc, asn), []):
+                if lo <= hour < hi:
+                    method_counts[method] += count
+    start_h = min(s.seg.start for s in group)
+    ongoing = any(s.seg.end is None for s in group)
+    end_h = None if ongoing else max(s.end_or(horizon) for s in group)
+    first_seg = min(group, key=lambda s: s.seg.start).seg
+    last_seg = max(group, key=lambda s: s.end_or(horizon)).seg
+    total = sum(method_counts.values()) or 1
+    top_share = max(method_counts.values(), default=0) / total
+    methods: list[dict[str, Any]] = [
+        {"method": m, "count": c, "share": round(c / total, 4)}
+        for m, c in sorted(method_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    window_end = end_h if end_h is not None else horizon
+    sel = q.event_verdicts(
+        eng.table("verdicts"),
+        None if kind == "outage" else platform,
+        cc,
+        sorted(by_asn),
+        start_h * HOUR,
+        window_end * HOUR,
+    )
+    stats = eng.to_arrow(q.event_stats(sel)).to_pylist()[0]
+    witnesses = eng.to_arrow(q.event_witnesses(sel, WITNESSES)).to_pylist()
+    n_confirmed = int(stats["confirmed"] or 0)
+    if n_confirmed > 0 or (len(by_asn) >= 3 and top_share >= 0.7):
+        confidence = "confirmed"
+    elif len(by_asn) >= 2 and top_share >= 0.7:
+        confidence = "high"
+    else:
+        confidence = "medium"
+    digest = hashlib.sha256(f"{kind}|{platform}|{cc}|{start_h}".encode()).hexdigest()[:8]
+    stamp = datetime.fromtimestamp(start_h * HOUR, UTC).strftime("%Y%m%d%H")
+    label = "all" if platform == "*" else platform
+    return Event(
+        id=f"{cc.lower()}-{label}-{stamp}-{digest}",
+        kind=kind,
+        platform=platform,
+        country=cc,
+        start=iso(start_h) or "",
+        start_earliest=iso(first_seg.start_earliest) or "",
+        start_latest=iso(first_seg.start_latest) or "",
+        end=iso(end_h),
+        end_earliest=None if ongoing else iso(last_seg.end_earliest),
+        end_latest=None if ongoing else iso(last_seg.end_latest),
+        ongoing=ongoing,
+        networks=networks,
+        methods=methods,
+        confidence=confidence,
+        n_measurements=int(stats["n_measurements"] or 0),
+        n_probes=int(stats["n_probes"] or 0),
+        n_blocked=int(stats["blocked"] or 0),
+        n_confirmed=n_confirmed,
+        restorations=[
+            (iso(a) or "", iso(b) or "") for a, b in _restorations(spans, start_h, window_end)
+        ],
+        witnesses=[
+            {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in w.items()}
+            for w in witnesses
+        ],
+    )
+
+
+def save(store: Store, analysis: Analysis) -> None:
+    """Write cells and events into the store (replacing the previous analysis)."""
+    store.cells_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = store.cells_path.with_suffix(".tmp")
+    pq.write_table(analysis.cells, tmp, compression="zstd")
+    tmp.replace(store.cells_path)
+    payload = {
+        "engine": analysis.engine,
+        "rules_version": RULES_VERSION,
+        "events": [e.as_dict() for e in analysis.events],
+    }
+    tmp_events = store.events_path.with_suffix(".tmp")
+    tmp_events.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    tmp_events.replace(store.events_path)
+
+
+def load_events(store: Store) -> list[dict[str, Any]]:
+    if not store.events_path.exists():
+        raise FileNotFoundError(
+            f"{store.events_path} not found: run `blockproof analyze --store {store.root}` first"
+        )
+    data = json.loads(store.events_path.read_text())
+    events: list[dict[str, Any]] = data["events"]
+    return events

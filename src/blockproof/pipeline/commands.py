@@ -1,0 +1,421 @@
+"""The pipeline's commands: ingest, analyze, events, verdicts, rejudge, rules.
+
+Glue only. Heavy libraries (pyarrow, Ibis, DuckDB, Spark) are imported inside
+the commands so that the probe's commands start fast and work without the
+``[pipeline]`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from blockproof.errors import EXIT_FAILED, InputError
+
+STORE_HELP = "The store directory (created by `ingest`)."
+
+
+def _need_pipeline() -> None:
+    try:
+        import duckdb  # noqa: F401
+        import ibis  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            f"this command needs the pipeline extra ({exc.name} is missing):"
+            " pip install 'blockproof[pipeline]'"
+        ) from exc
+
+
+def _store(path: str) -> Any:
+    from blockproof.pipeline.store import Store
+
+    return Store(path)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--store",
+    "store_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Store directory; created if missing.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: one per core).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def ingest(paths: tuple[str, ...], store_dir: str, jobs: int | None, as_json: bool) -> None:
+    """Add OONI raw data and our own measurements to a store.
+
+    PATHS are files or folders of .json, .jsonl, .json.gz or .jsonl.gz
+    measurements (OONI's raw layout works as is). Each measurement is judged
+    and tabulated (Parquet, by day and country). Bad lines are counted and kept
+    in STORE/rejects/ with the reason; measurements already in the store are
+    skipped, so running it twice adds nothing. Input files are kept whole in
+    STORE/sources/ (hard-linked when possible), named by their SHA-256.
+
+    \b
+    Example:
+      blockproof ingest raw/2024-02-17/ --store pk-store
+    """
+    _need_pipeline()
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from blockproof.pipeline.ingest import IngestError
+    from blockproof.pipeline.ingest import ingest as run_ingest
+
+    store = _store(store_dir)
+    progress = Progress(
+        TextColumn("ingest"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_stderr(),
+        transient=True,
+        disable=as_json,
+    )
+    try:
+        with progress:
+            task = progress.add_task("ingest", total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = run_ingest(paths, store, jobs=jobs, on_progress=update)
+    except IngestError as exc:
+        raise InputError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    mb = report.bytes / 1e6
+    rate = mb / report.seconds if report.seconds else 0.0
+    click.echo(
+        f"{report.files} file(s), {mb:.1f} MB in {report.seconds:.1f} s ({rate:.1f} MB/s): "
+        f"{report.new} new measurement(s), {report.duplicate} already stored, {report.bad} bad"
+    )
+    if report.bad:
+        reasons = ", ".join(f"{n} {r}" for r, n in report.as_dict()["bad_reasons"].items())
+        click.echo(f"bad lines: {reasons}; kept in:", err=True)
+        for path in report.rejects:
+            click.echo(f"  {path}", err=True)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@click.command()
+@click.option(
+    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Embedded DuckDB, or Apache Spark for big stores.",
+)
+@click.option(
+    "--spark-master", metavar="URL", help="Spark master (default local[*]); e.g. spark://host:7077."
+)
+def analyze(store_dir: str, engine: str, spark_master: str | None) -> None:
+    """Hourly cells, change points and events from the store's verdicts.
+
+    Writes STORE/cells/cells.parquet and STORE/events.json, then prints the
+    events. Stateless: run it again after ingesting late data.
+    """
+    _need_pipeline()
+    import time
+
+    from blockproof.pipeline.analyze import analyze_store, save
+    from blockproof.pipeline.engine import EngineError
+    from blockproof.pipeline.store import StoreError
+
+    store = _store(store_dir)
+    started = time.perf_counter()
+    err = _stderr()
+    try:
+        with err.status("analyzing") as status:
+            result = analyze_store(
+                store,
+                engine=engine,
+                spark_master=spark_master,
+                on_step=lambda msg: status.update(f"analyzing: {msg}"),
+            )
+    except (StoreError, EngineError) as exc:
+        raise InputError(str(exc)) from exc
+    save(store, result)
+    click.echo(
+        f"{result.cells.num_rows} cells, {len(result.events)} event(s) "
+        f"({engine}, {time.perf_counter() - started:.1f} s)"
+    )
+    _print_events([e.as_dict() for e in result.events])
+
+
+def _short(text: str | None) -> str:
+    return (text or "").replace("T", " ")[:16]
+
+
+def events_table(events: list[dict[str, Any]], title: str = "Events") -> Any:
+    """A rich table of events (dicts as in events.json), narrow enough for 80 columns."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("event", overflow="fold")
+    for name in ("what", "start (UTC)", "end (UTC)", "networks", "how", "confidence", "n"):
+        table.add_column(name)
+    for e in events:
+        what = "outage (all)" if e["platform"] == "*" else f"{e['platform']} blocked"
+        how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e["methods"][:2]) or "-"
+        end = "ongoing" if e["ongoing"] else _short(e["end"])
+        nets = " ".join(f"AS{n['asn']}" for n in e["networks"])
+        table.add_row(
+            e["id"],
+            what,
+            _short(e["start"]),
+            end,
+            nets,
+            how,
+            e["confidence"],
+            f"{e['n_measurements']} msm, {e['n_probes']} probes",
+        )
+    return table
+
+
+def _print_events(events: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+
+    if not events:
+        click.echo("no events")
+        return
+    Console().print(events_table(events))
+
+
+@click.command()
+@click.option(
+    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON: one object with every event.")
+def events(store_dir: str, as_json: bool) -> None:
+    """List the events found by the last `analyze`."""
+    from blockproof.pipeline.analyze import load_events
+
+    store = _store(store_dir)
+    try:
+        found = load_events(store)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"events": found}, indent=2))
+    else:
+        _print_events(found)
+
+
+VERDICT_COLUMNS = [
+    "report_id",
+    "input",
+    "test_name",
+    "probe_cc",
+    "probe_asn",
+    "measurement_start_time",
+    "outcome",
+    "method",
+    "rule_id",
+    "fingerprint",
+]
+
+
+@click.command()
+@click.option(
+    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--explain", is_flag=True, help="Add each verdict's plain-language explanation.")
+@click.option(
+    "--outcome",
+    type=click.Choice(["ok", "anomaly", "confirmed", "failure"]),
+    multiple=True,
+    help="Only these outcomes (repeatable).",
+)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many lines.")
+def verdicts(
+    store_dir: str, as_json: bool, explain: bool, outcome: tuple[str, ...], limit: int | None
+) -> None:
+    """One line per measurement: its outcome, method, rule and fingerprint.
+
+    Sorted by time. Columns: report_id, input, test_name, probe_cc, probe_asn,
+    measurement_start_time, outcome, method, rule_id, fingerprint.
+    """
+    _need_pipeline()
+    import duckdb
+
+    from blockproof.pipeline.store import StoreError
+
+    store = _store(store_dir)
+    try:
+        store.require()
+    except StoreError as exc:
+        raise InputError(str(exc)) from exc
+    files = [str(p) for p in store.files("verdicts")]
+    if not files:
+        return
+    cols = VERDICT_COLUMNS + (["explanation"] if explain else [])
+    where = ""
+    params: list[Any] = [files]
+    if outcome:
+        where = "WHERE outcome IN (SELECT unnest(?))"
+        params.append(list(outcome))
+    sql = (
+        f"SELECT {', '.join(cols)} FROM read_parquet(?) {where} "
+        f"ORDER BY measurement_start_time, msm_id" + (f" LIMIT {limit}" if limit else "")
+    )
+    con = duckdb.connect()
+    cursor = con.execute(sql, params)
+    out = sys.stdout
+    while rows := cursor.fetchmany(10_000):
+        for row in rows:
+            record = dict(zip(cols, row, strict=True))
+            record["probe_asn"] = f"AS{record['probe_asn']}"
+            record["measurement_start_time"] = record["measurement_start_time"].strftime(
+                "%Y-%m-%d %H:%M:%S"
+            )
+            if as_json:
+                out.write(json.dumps(record) + "\n")
+            else:
+                out.write("\t".join("" if v is None else str(v) for v in record.values()) + "\n")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def rules(as_json: bool) -> None:
+    """Every rule a verdict can carry: id, outcome, method, explanation template."""
+    from blockproof.verdict.judge import RULES_VERSION
+    from blockproof.verdict.judge import rules as all_rules
+
+    found = all_rules()
+    if as_json:
+        listed = [
+            {"id": r.id, "outcome": r.outcome, "method": r.method, "template": r.template}
+            for r in found
+        ]
+        click.echo(json.dumps({"rules_version": RULES_VERSION, "rules": listed}, indent=2))
+        return
+    click.echo(f"rules version {RULES_VERSION}")
+    for r in found:
+        click.echo(f"{r.id:32} {r.outcome:10} {r.method:13} {r.template}")
+
+
+@click.command()
+@click.option(
+    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
+)
+def rejudge(store_dir: str) -> None:
+    """Recompute every verdict from the stored raw measurements with today's rules.
+
+    Use it after upgrading blockproof (the rules or the fingerprints changed);
+    then run `analyze` again.
+    """
+    _need_pipeline()
+    from blockproof.pipeline.rejudge import rejudge_store
+    from blockproof.pipeline.store import StoreError
+
+    store = _store(store_dir)
+    try:
+        count, changed = rejudge_store(store)
+    except StoreError as exc:
+        raise InputError(str(exc)) from exc
+    click.echo(f"{count} measurement(s) re-judged, {changed} verdict(s) changed")
+    if count == 0:
+        sys.exit(EXIT_FAILED)
+
+
+@click.command()
+@click.argument("scenario", required=False)
+@click.option("--out", type=click.Path(dir_okay=False), help="Output .jsonl or .jsonl.gz file.")
+@click.option(
+    "--probes",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Number of probes (default: the scenario's).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Campaign length in days (default: the scenario's).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--compresslevel",
+    type=click.IntRange(1, 9),
+    default=3,
+    show_default=True,
+    help="gzip level when --out ends in .gz.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the shipped scenarios.")
+def simulate(
+    scenario: str | None,
+    out: str | None,
+    probes: int | None,
+    days: int | None,
+    seed: int,
+    compresslevel: int,
+    list_only: bool,
+) -> None:
+    """Write a simulated measurement campaign with known truth.
+
+    SCENARIO is a scenario file or a shipped name (see --list), e.g.
+    pakistan-2024-x. Writes OONI-format web_connectivity measurements from many
+    probes over time to --out, and the truth (episodes, networks, times) next to
+    it as <name>.truth.json. Deterministic for a given --seed.
+
+    \b
+    Example:
+      blockproof simulate pakistan-2024-x --probes 200 --days 90 --out pk.jsonl.gz
+      blockproof ingest pk.jsonl.gz --store pk && blockproof analyze --store pk
+    """
+    from blockproof.simulate import resolve_scenario, shipped_scenarios
+    from blockproof.simulate import simulate as run_simulation
+
+    if list_only:
+        for path in shipped_scenarios():
+            click.echo(path.stem)
+        return
+    if scenario is None or out is None:
+        raise InputError("give a SCENARIO and --out FILE (or --list)")
+    result = run_simulation(
+        resolve_scenario(scenario),
+        out,
+        probes=probes,
+        days=days,
+        seed=seed,
+        compresslevel=compresslevel,
+    )
+    click.echo(result.summary())
+
+
+COMMANDS = [ingest, analyze, events, verdicts, rules, rejudge, simulate]
+
+
+def register(group: click.Group) -> None:
+    for command in COMMANDS:
+        group.add_command(command)

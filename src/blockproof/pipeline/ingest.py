@@ -1,0 +1,490 @@
+"""`blockproof ingest`: raw measurement files into the store, streaming, on every core.
+
+Theory of operation (one reader, N workers, one committer):
+
+1. ``discover`` expands the paths into measurement files (``.json``,
+   ``.jsonl``, ``.json.gz``, ``.jsonl.gz``, in folders recursively).
+2. The **reader** (the parent process) hashes each file (SHA-256, its name in
+   the store's ``sources/``), then streams it: JSON lines are cut into chunks
+   of about ``CHUNK_BYTES`` and put on a bounded task queue, so one big file is
+   spread over every core as well as many small ones; ``.json`` documents (one
+   object or an array) are parsed by the reader and passed on re-encoded.
+3. **Workers** (forked processes, ``--jobs``, default one per core) parse each
+   line with orjson, skip measurements whose id the store already holds (the
+   set is inherited from the parent at fork, never copied), and feed the rest to
+   an ``Extractor`` (decode, judge, tabulate). When a worker holds ``batch``
+   measurements (and at the end) it writes them as Parquet under ``.staging``
+   and reports the batch: ids, files, and the source files its rows point to.
+4. A line that is not a measurement (bad JSON, not an object, no time, no test
+   name, or a record the extractor cannot handle) is counted and written by the
+   worker to ``rejects/<run>-<worker>.jsonl`` with its source, line number and
+   reason: never a crash, never silently dropped.
+5. The **committer** (the parent again) drops rows of measurements that an
+   earlier batch of the same run already holds (the same data given twice),
+   keeps the batch's source files whole in ``sources/`` (a hard link when
+   possible), then moves the batch's files into place (``Store.commit``).
+   Re-ingesting the same data therefore adds nothing.
+
+Memory is bounded by the queue (``2 x jobs`` chunks) and the workers' batches.
+Progress is the number of input bytes read, reported to ``on_progress``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from blockproof.codec.jsonl import BadRecord, iter_json_objects
+from blockproof.pipeline.extract import (
+    Extractor,
+    RecordError,
+    Source,
+    measurement_id,
+    parse_time_us,
+)
+from blockproof.pipeline.store import Store
+
+SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+MAX_REJECT_TEXT = 1 << 20  # a rejected line is kept up to 1 MiB
+DEFAULT_BATCH = 20_000
+CHUNK_BYTES = 4 << 20
+
+
+class IngestError(RuntimeError):
+    """Bad arguments: a path that does not exist, no measurement files found."""
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The measurement files under ``paths``, sorted, each once."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.name.lower().endswith(SUFFIXES):
+                    found[child.resolve()] = None
+        elif path.is_file():
+            found[path.resolve()] = None
+        else:
+            raise IngestError(f"{path}: no such file or directory")
+    return list(found)
+
+
+@dataclass(slots=True)
+class IngestReport:
+    files: int = 0
+    bytes: int = 0
+    read: int = 0
+    new: int = 0
+    duplicate: int = 0
+    bad: int = 0
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+    rejects: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "read": self.read,
+            "new": self.new,
+            "duplicate": self.duplicate,
+            "bad": self.bad,
+            "seconds": round(self.seconds, 3),
+            "bad_reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])),
+            "rejects": self.rejects,
+        }
+
+    def count_bad(self, reason: str) -> None:
+        self.bad += 1
+        short = reason.split(":", 1)[0]
+        self.reasons[short] = self.reasons.get(short, 0) + 1
+
+
+# -- reading files -------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_document(path: Path) -> bool:
+    """A ``.json`` file holds one document (object or array), not JSON lines."""
+    return path.name.lower().removesuffix(".gz").endswith(".json")
+
+
+def _lines(fileobj: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped line) of a JSON-lines stream, gzipped or not; blank lines
+    skipped. A stream that breaks off raises EOFError/OSError after the lines read."""
+    head = fileobj.read(2)
+    fileobj.seek(0)
+    stream: IO[bytes] = gzip.GzipFile(fileobj=fileobj) if head == b"\x1f\x8b" else fileobj  # type: ignore[assignment]
+    for number, line in enumerate(stream, 1):
+        stripped = line.strip()
+        if stripped:
+            yield number, stripped
+
+
+def _records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | None, Any]]:
+    """(line number, raw line, parsed object or BadRecord) for every record of a file.
+
+    Used where one process reads a file alone (re-judging); ``ingest`` splits the
+    same work between its reader and its workers."""
+    if is_document(path):
+        bad: list[BadRecord] = []
+        for ordinal, obj in enumerate(iter_json_objects(str(path), on_error=bad.append), 1):
+            while bad:
+                error = bad.pop(0)
+                yield error.line, None, error
+            yield ordinal, None, obj  # a document's records are numbered, not lines
+        for error in bad:
+            yield error.line, None, error
+        return
+    number = 0
+    try:
+        for number, line in _lines(fileobj):
+            try:
+                yield number, line, orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield number, line, BadRecord(str(path), number, f"not JSON: {exc}")
+    except (EOFError, OSError) as exc:
+        yield number + 1, None, BadRecord(str(path), number + 1, f"file breaks off: {exc}")
+
+
+# -- worker side ---------------------------------------------------------------------
+
+# (source name, sha256, [(line number, bytes)]) or None (no more work: flush and stop)
+Task = tuple[str, str, list[tuple[int, bytes]]] | None
+
+_KNOWN: set[str] = set()
+
+
+class _Rejects:
+    def __init__(self, store: Store, run: str, worker: int) -> None:
+        self.path = store.rejects / f"{run}-{worker}.jsonl"
+        self._file: IO[bytes] | None = None
+
+    def add(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        text = None if raw is None else raw[:MAX_REJECT_TEXT].decode("utf-8", "replace")
+        record = {"source": source, "line": line, "reason": reason, "text": text}
+        self._file.write(orjson.dumps(record) + b"\n")
+
+    def close(self) -> str | None:
+        if self._file is None:
+            return None
+        self._file.close()
+        return str(self.path)
+
+
+def peek_id(obj: dict[str, Any]) -> str | None:
+    """The msm_id a record will get, without extracting it (None if it cannot be placed)."""
+    try:
+        time_us = parse_time_us(obj.get("measurement_start_time"))
+    except RecordError:
+        return None
+    cc_value = obj.get("probe_cc")
+    cc = cc_value.upper() if isinstance(cc_value, str) and len(cc_value) == 2 else "ZZ"
+    test_name = obj.get("test_name")
+    if not isinstance(test_name, str):
+        return None
+    return measurement_id(obj, time_us, cc, test_name)
+
+
+class Worker:
+    """The state of one worker process: its extractor, batch, counters and rejects."""
+
+    def __init__(self, store: Store, run: str, index: int, batch: int) -> None:
+        self.store = store
+        self.run = run
+        self.index = index
+        self.batch = batch
+        self.extractor = Extractor()
+        self.rejects = _Rejects(store, run, index)
+        self.ids: list[str] = []
+        self.sources: dict[str, str] = {}  # sha256 -> path of the files the batch points to
+        self.flushes = 0
+        self.seen: set[str] = set()
+        self.counts = {"read": 0, "new": 0, "duplicate": 0}
+        self.reasons: dict[str, int] = {}
+
+    def reject(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
+        short = reason.split(":", 1)[0]
+        self.reasons[short] = self.reasons.get(short, 0) + 1
+        self.rejects.add(source, line, reason, raw)
+
+    def feed(self, path: str, sha256: str, lines: list[tuple[int, bytes]]) -> dict[str, Any] | None:
+        name = Path(path).name
+        for number, raw in lines:
+            self.counts["read"] += 1
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                self.reject(path, number, f"not JSON: {exc}", raw)
+                continue
+            if not isinstance(obj, dict):
+                self.reject(path, number, f"not a JSON object: {type(obj).__name__}", raw)
+                continue
+            try:
+                msm_id = peek_id(obj)
+                if msm_id is not None and (msm_id in _KNOWN or msm_id in self.seen):
+                    self.counts["duplicate"] += 1
+                    continue
+                msm_id = self.extractor.add(obj, Source(name, sha256, number))
+            except RecordError as exc:
+                self.reject(path, number, f"not a measurement: {exc}", raw)
+                continue
+            except Exception as exc:
+                self.reject(
+                    path, number, f"unreadable measurement: {type(exc).__name__}: {exc}", raw
+                )
+                continue
+            self.seen.add(msm_id)
+            self.ids.append(msm_id)
+            self.sources[sha256] = path
+            self.counts["new"] += 1
+        return self.flush() if self.extractor.count >= self.batch else None
+
+    def flush(self) -> dict[str, Any] | None:
+        if self.extractor.count == 0:
+            return None
+        tables, _ = self.extractor.take()
+        files = self.store.stage(tables, f"{self.run}-{self.index}-{self.flushes}")
+        self.flushes += 1
+        out = {"ids": self.ids, "files": [str(f) for f in files], "sources": self.sources}
+        self.ids, self.sources = [], {}
+        return out
+
+
+def _worker_main(
+    store_root: str, run: str, index: int, batch: int, tasks: Any, results: Any
+) -> None:
+    worker = Worker(Store(store_root), run, index, batch)
+    try:
+        while (task := tasks.get()) is not None:
+            path, sha256, lines = task
+            done = worker.feed(path, sha256, lines)
+            if done is not None:
+                results.put(("batch", index, done))
+        done = worker.flush()
+        if done is not None:
+            results.put(("batch", index, done))
+        results.put(
+            (
+                "end",
+                index,
+                {
+                    "counts": worker.counts,
+                    "reasons": worker.reasons,
+                    "rejects": worker.rejects.close(),
+                },
+            )
+        )
+    except BaseException as exc:  # report, never hang the parent
+        results.put(("error", index, f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+# -- parent side ---------------------------------------------------------------------
+
+
+class _Committer:
+    def __init__(self, store: Store, report: IngestReport) -> None:
+        self.store = store
+        self.report = report
+        self.seen: set[str] = set()  # ids committed by this run (workers skip the store's)
+
+    def batch(self, done: dict[str, Any]) -> None:
+        ids = set(done["ids"])
+        files = [Path(f) for f in done["files"]]
+        again = ids & self.seen
+        if again:  # the same measurement came twice in this run (e.g. a file given twice)
+            self.store.drop_rows(files, again)
+            self.report.new -= len(again)
+            self.report.duplicate += len(again)
+        self.seen |= ids
+        for sha256, path in done["sources"].items():
+            self.store.keep_source(Path(path), sha256)
+        self.store.commit(files)
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]],
+    store: Store,
+    *,
+    jobs: int | None = None,
+    batch: int = DEFAULT_BATCH,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often."""
+    started = time.perf_counter()
+    files = discover(paths)
+    if not files:
+        raise IngestError("no measurement files (.json, .jsonl, .json.gz, .jsonl.gz) found")
+    report = IngestReport(files=len(files))
+    report.bytes = total = sum(p.stat().st_size for p in files)
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.clean_staging()
+    store.table_dir("measurements").mkdir(parents=True, exist_ok=True)
+    global _KNOWN
+    _KNOWN = store.known_ids()  # inherited by the forked workers
+    run = store.new_run()
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    ctx = mp.get_context("fork")
+    tasks: Any = ctx.Queue(maxsize=2 * jobs)
+    results: Any = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_worker_main, args=(str(store.root), run, i, batch, tasks, results), daemon=True
+        )
+        for i in range(jobs)
+    ]
+    for w in workers:
+        w.start()
+    committer = _Committer(store, report)
+    ended = 0
+    done_bytes = 0
+
+    def drain(block: bool) -> None:
+        nonlocal ended
+        while True:
+            try:
+                kind, _index, payload = results.get(block=block, timeout=0.2 if block else None)
+            except queue.Empty:
+                return
+            if kind == "batch":
+                report.new += len(payload["ids"])
+                committer.batch(payload)
+            elif kind == "end":
+                ended += 1
+                for key in ("read", "new", "duplicate"):
+                    if key != "new":
+                        setattr(report, key, getattr(report, key) + payload["counts"][key])
+                for reason, count in payload["reasons"].items():
+                    report.reasons[reason] = report.reasons.get(reason, 0) + count
+                    report.bad += count
+                if payload["rejects"]:
+                    report.rejects.append(payload["rejects"])
+            else:
+                raise RuntimeError(f"an ingest worker failed: {payload}")
+            if not block:
+                continue
+            return
+
+    def put(task: Task) -> None:
+        while True:
+            try:
+                tasks.put(task, timeout=0.2)
+                return
+            except queue.Full:
+                drain(block=False)
+                if any(not w.is_alive() for w in workers):
+                    drain(block=False)
+                    raise RuntimeError("an ingest worker died") from None
+
+    reader_rejects = _Rejects(store, run, jobs)  # the reader's own: broken files, bad documents
+    try:
+        for path in files:
+            sha256 = file_sha256(path)
+            with open(path, "rb") as f:
+                for number, chunk, position in _chunks(path, f, reader_rejects, report):
+                    put((str(path), sha256, chunk))
+                    drain(block=False)
+                    if on_progress:
+                        on_progress(done_bytes + position, total)
+                    del number
+            done_bytes += path.stat().st_size
+            if on_progress:
+                on_progress(done_bytes, total)
+        for _ in workers:
+            put(None)
+        while ended < len(workers):
+            drain(block=True)
+            if ended < len(workers) and all(not w.is_alive() for w in workers):
+                drain(block=False)
+                if ended < len(workers):
+                    raise RuntimeError("ingest workers stopped without finishing")
+    finally:
+        for w in workers:
+            if w.is_alive() and ended < len(workers):
+                w.terminate()
+            w.join(timeout=5)
+        kept = reader_rejects.close()
+        if kept:
+            report.rejects.append(kept)
+        store.clean_staging()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _chunks(
+    path: Path, f: IO[bytes], rejects: _Rejects, report: IngestReport
+) -> Iterator[tuple[int, list[tuple[int, bytes]], int]]:
+    """Chunks of (line number, raw line) of one file, and the byte position reached."""
+    chunk: list[tuple[int, bytes]] = []
+    size = 0
+    if is_document(path):
+        bad: list[BadRecord] = []
+        for ordinal, obj in enumerate(iter_json_objects(str(path), on_error=bad.append), 1):
+            chunk.append((ordinal, orjson.dumps(obj)))
+        for error in bad:
+            report.read += 1
+            report.count_bad(error.reason)
+            rejects.add(str(path), error.line, error.reason, None)
+        if chunk:
+            yield 0, chunk, f.seek(0, os.SEEK_END)
+        return
+    number = 0
+    try:
+        for number, line in _lines(f):
+            chunk.append((number, line))
+            size += len(line)
+            if size >= CHUNK_BYTES:
+                yield number, chunk, f.tell()
+                chunk, size = [], 0
+    except (EOFError, OSError) as exc:
+        if chunk:
+            yield number, chunk, f.tell()
+            chunk = []
+        reason = f"file breaks off: {exc}"
+        report.read += 1
+        report.count_bad(reason)
+        rejects.add(str(path), number + 1, reason, None)
+    if chunk:
+        yield number, chunk, f.tell()
+
+
+def ingest_file(path: str, store_root: str, run: str, index: int, batch: int) -> dict[str, int]:
+    """One file through one in-process worker, staged but not committed.
+
+    For profiling and debugging the per-record work without processes; returns the
+    worker's counters."""
+    store = Store(store_root)
+    worker = Worker(store, run, index, batch)
+    report = IngestReport()
+    rejects = _Rejects(store, run, index + 1_000_000)
+    src = Path(path)
+    sha256 = file_sha256(src)
+    with open(src, "rb") as f:
+        for _number, chunk, _position in _chunks(src, f, rejects, report):
+            worker.feed(path, sha256, chunk)
+    worker.flush()
+    worker.rejects.close()
+    rejects.close()
+    return dict(worker.counts)

@@ -1,0 +1,28 @@
+"""Simulated measurement campaigns: OONI web_connectivity data from many probes, with known truth.
+
+``blockproof simulate SCENARIO --probes N --days D --out FILE [--seed S]`` writes the
+measurements of a scenario (``scenario``: the TOML format, checked on load) as JSON
+lines and a truth file next to them (``campaign``: the generator). Used by the
+pipeline tests, the scale benchmarks and the demo. docs/simulator.md is the manual.
+"""
+
+from blockproof.simulate.campaign import Campaign, SimulationError, SimulationResult, simulate
+from blockproof.simulate.scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    resolve_scenario,
+    shipped_scenarios,
+)
+
+__all__ = [
+    "Campaign",
+    "Scenario",
+    "ScenarioError",
+    "SimulationError",
+    "SimulationResult",
+    "load_scenario",
+    "resolve_scenario",
+    "shipped_scenarios",
+    "simulate",
+]

@@ -1,0 +1,1 @@
+"""Per-measurement verdicts: rules kept as data, blockpage fingerprints, app-test scoring."""

@@ -1,0 +1,197 @@
+"""One verdict per measurement, from rules kept as data.
+
+Every verdict is ``(outcome, method, rule_id, explanation, fingerprint)``:
+
+* ``outcome`` is OONI's vocabulary as Explorer/MAT count it: ``ok``,
+  ``anomaly`` (something looked like interference), ``confirmed`` (a blockpage
+  or a DNS answer matched a known fingerprint of a censor) and ``failure`` (the
+  measurement cannot tell: the control was unavailable, the site was down
+  everywhere, the test itself failed).
+* ``rule_id`` is a stable id from one of three rule tables, each listed by
+  ``rules()`` with its plain-language template:
+  - ``wc.*``: the Web Connectivity classifier (``core.webconnectivity.RULES``),
+    recomputed from the observations, never taken from the probe's own
+    ``blocking`` key;
+  - ``fp.*``: confirmation by the OONI / Citizen Lab fingerprint databases
+    (``verdict.fingerprints``); a fingerprint whose scope marks it a known false
+    positive never confirms;
+  - ``app.*``, ``tor.*``, ...: OONI fastpath-equivalent scoring of the other
+    OONI tests (``verdict.fastpath``).
+* ``RULES_VERSION`` is stored with every verdict; bump it whenever a rule, a
+  template or the fingerprint data changes, so stored verdicts say which rules
+  produced them and ``blockproof rejudge`` knows what is stale.
+
+Sans-IO: takes a parsed measurement, returns a ``Judgement``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from blockproof.core.webconnectivity import RULES as WC_RULES
+from blockproof.core.webconnectivity import analyze
+from blockproof.model.verdict import Method, WebConnectivityAnalysis
+from blockproof.model.web import WebObservations
+from blockproof.verdict import fastpath
+from blockproof.verdict.fingerprints import Fingerprint, FingerprintDB, confirms
+
+RULES_VERSION = "2026.11.29"
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    outcome: str  # ok | anomaly | confirmed | failure
+    method: str
+    rule_id: str
+    explanation: str
+    fingerprint: str | None = None
+    blocking: str | None = None  # OONI's ``blocking`` as recomputed, as a string
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """One row of the rule catalogue (``blockproof rules``)."""
+
+    id: str
+    outcome: str
+    method: str
+    template: str
+
+
+# Confirmation rules: a fingerprint of a censor's artefact was found.
+FP_DNS = RuleInfo(
+    "fp.dns",
+    "confirmed",
+    Method.DNS.value,
+    "{host} resolved to {answer}, an address known to serve a censor's blockpage"
+    " ({fingerprint}, {source}, scope {scope}).",
+)
+FP_HTTP = RuleInfo(
+    "fp.http",
+    "confirmed",
+    Method.HTTP_DIFF.value,
+    "The page received for {url} matches the blockpage fingerprint {fingerprint}"
+    " ({source}, scope {scope}, found in the {location}).",
+)
+WC_UNREADABLE = RuleInfo(
+    "wc.unreadable",
+    "failure",
+    Method.UNDETERMINED.value,
+    "The measurement's test keys could not be read ({error}).",
+)
+UNKNOWN_TEST = RuleInfo(
+    "test.unknown",
+    "failure",
+    Method.UNDETERMINED.value,
+    "No rule judges the OONI test {test_name!r}; counted as a failure, not as ok.",
+)
+
+# Outcome of a Web Connectivity verdict method.
+_WC_OUTCOME = {
+    Method.NONE: "ok",
+    Method.DOWN: "failure",
+    Method.UNDETERMINED: "failure",
+}
+
+
+def _wc_outcome(rule_id: str, method: Method) -> str:
+    if rule_id == "wc.control.unavailable":
+        return "failure"
+    return _WC_OUTCOME.get(method, "anomaly")
+
+
+def rules() -> list[RuleInfo]:
+    """Every rule a verdict can carry, with its outcome, method and template."""
+    out = [
+        RuleInfo(r.id, _wc_outcome(r.id, r.method), r.method.value, r.template) for r in WC_RULES
+    ]
+    out += [FP_DNS, FP_HTTP, WC_UNREADABLE, UNKNOWN_TEST]
+    out += [RuleInfo(r.id, r.outcome, r.method, r.template) for r in fastpath.FASTPATH_RULES]
+    return out
+
+
+def _blocking_str(value: str | bool | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "false" if not value else "true"
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintHit:
+    fingerprint: Fingerprint
+    where: str  # "dns" or the URL of the response
+    detail: str  # the DNS answer, or the location in the response
+
+
+def find_fingerprints(
+    obs: WebObservations, db: FingerprintDB | None = None
+) -> list[FingerprintHit]:
+    """Every fingerprint matched by the DNS answers and HTTP responses, in that order."""
+    db = db or FingerprintDB.default()
+    hits: list[FingerprintHit] = []
+    for query in obs.queries:
+        for address in query.addresses:
+            hits.extend(FingerprintHit(fp, "dns", address) for fp in db.match_dns((address,)))
+    for tx in obs.requests:
+        if tx.response is None:
+            continue
+        for fp in db.match_http(body=tx.response.body, headers=tx.response.headers_list):
+            hits.append(FingerprintHit(fp, tx.request.url, fp.location))
+    return hits
+
+
+def judge_web(
+    obs: WebObservations,
+    *,
+    analysis: WebConnectivityAnalysis | None = None,
+    hits: Iterable[FingerprintHit] | None = None,
+) -> Judgement:
+    """The verdict of one Web Connectivity measurement."""
+    analysis = analysis or analyze(obs)
+    found = list(find_fingerprints(obs) if hits is None else hits)
+    blocking = _blocking_str(analysis.blocking)
+    for hit in found:
+        fp = hit.fingerprint
+        if not confirms(fp):
+            continue
+        host = obs.input.split("/")[2] if "://" in obs.input else obs.input
+        fields = {
+            "host": host,
+            "answer": hit.detail,
+            "url": hit.where,
+            "fingerprint": fp.name,
+            "source": fp.source,
+            "scope": fp.scope,
+            "location": fp.location,
+        }
+        rule = FP_DNS if hit.where == "dns" else FP_HTTP
+        return Judgement(
+            "confirmed", rule.method, rule.id, rule.template.format(**fields), fp.name, blocking
+        )
+    verdict = analysis.verdict
+    if verdict is None:  # the classifier always explains itself; keep a safe default
+        return Judgement(
+            "failure", Method.UNDETERMINED.value, "wc.undetermined", "", None, blocking
+        )
+    outcome = _wc_outcome(verdict.rule_id, verdict.method)
+    return Judgement(
+        outcome, verdict.method.value, verdict.rule_id, verdict.explanation, None, blocking
+    )
+
+
+def judge_app(measurement: Mapping[str, Any]) -> Judgement:
+    """The verdict of any OONI test other than Web Connectivity."""
+    scored = fastpath.score_test(measurement)
+    if scored is None:
+        name = str(measurement.get("test_name"))
+        return Judgement(
+            "failure",
+            UNKNOWN_TEST.method,
+            UNKNOWN_TEST.id,
+            UNKNOWN_TEST.template.format(test_name=name),
+        )
+    return Judgement(scored.outcome, scored.method, scored.rule_id, scored.explanation)

@@ -1,0 +1,153 @@
+"""The pipeline's commands as a user meets them: simulate, ingest, analyze, events,
+verdicts, rules, rejudge, the demo; help that teaches and bad input answered with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from blockproof.cli import main
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["ingest", "analyze", "events", "verdicts", "rules", "rejudge", "simulate"]
+)
+def test_help_teaches(command: str) -> None:
+    code, out, _ = invoke(command, "--help")
+    assert code == 0
+    assert "Usage:" in out
+    assert "--" in out
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("cli")
+    data = tmp / "outage.jsonl.gz"
+    code, out, err = invoke("simulate", "test-outage", "--probes", "60", "--days", "40",
+                            "--out", str(data))  # fmt: skip
+    assert code == 0, err
+    assert "measurements" in out
+    assert (tmp / "outage.truth.json").exists()
+    code, out, err = invoke("ingest", str(data), str(DATA / "ooni"), "--store", str(tmp / "s"))
+    assert code == 0, err
+    assert "new measurement" in out
+    return tmp / "s"
+
+
+def test_analyze_then_events(store: Path) -> None:
+    code, out, err = invoke("analyze", "--store", str(store))
+    assert code == 0, err
+    assert "1 event(s)" in out
+    code, out, _ = invoke("events", "--store", str(store), "--json")
+    assert code == 0
+    events = json.loads(out)["events"]
+    assert [e["kind"] for e in events] == ["outage"]
+    assert events[0]["networks"][0]["asn"] == 64498
+    code, out, _ = invoke("events", "--store", str(store))
+    assert code == 0
+    assert "outage" in out
+
+
+def test_verdicts_one_line_per_measurement(store: Path) -> None:
+    code, out, _ = invoke("verdicts", "--store", str(store), "--json", "--outcome", "anomaly")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines
+    expected = {
+        "report_id",
+        "input",
+        "test_name",
+        "probe_cc",
+        "probe_asn",
+        "measurement_start_time",
+        "outcome",
+        "method",
+        "rule_id",
+        "fingerprint",
+    }
+    for line in lines:
+        assert set(line) == expected
+        assert line["outcome"] == "anomaly"
+        assert line["probe_asn"].startswith("AS")
+    code, out, _ = invoke("verdicts", "--store", str(store), "--limit", "3", "--explain")
+    assert code == 0
+    assert len(out.splitlines()) == 3
+
+
+def test_reingest_adds_nothing(store: Path) -> None:
+    code, out, _ = invoke("ingest", str(DATA / "ooni"), "--store", str(store), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["new"] == 0
+    assert report["duplicate"] > 0
+
+
+def test_rejudge_reproduces_the_verdicts(store: Path) -> None:
+    code, out, err = invoke("rejudge", "--store", str(store))
+    assert code == 0, err
+    assert "0 verdict(s) changed" in out
+
+
+def test_rules_lists_every_rule() -> None:
+    code, out, _ = invoke("rules", "--json")
+    assert code == 0
+    listed = json.loads(out)["rules"]
+    ids = [r["id"] for r in listed]
+    assert len(ids) == len(set(ids))
+    assert {"wc.tls.reset", "fp.dns", "fp.http"} <= set(ids)
+    assert {r["outcome"] for r in listed} <= {"ok", "anomaly", "confirmed", "failure"}
+
+
+BAD = [
+    (["ingest", "--store", "s"], "Missing argument"),
+    (["ingest", "no-such-file.jsonl", "--store", "s"], "does not exist"),
+    (["analyze", "--store", "no-such-store"], "not a blockproof store"),
+    (["events", "--store", "no-such-store"], "analyze"),
+    (["verdicts", "--store", "no-such-store"], "not a blockproof store"),
+    (["analyze", "--store", "s", "--engine", "oracle"], "oracle"),
+    (["simulate", "no-such-scenario", "--out", "x.jsonl"], "no-such-scenario"),
+    (["simulate", "test-block"], "--out"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_exit_2_with_a_clear_message(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke(*args)
+    assert code == 2
+    assert message in out + err
+
+
+def test_ingest_of_a_folder_without_measurements_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = invoke("ingest", str(tmp_path / "empty"), "--store", str(tmp_path / "s"))
+    assert code == 2
+    assert "no measurement files" in err
+
+
+def test_demo_runs_the_pipeline_and_prints_the_timeline(tmp_path: Path) -> None:
+    code, _, err = invoke("demo", "--workdir", str(tmp_path), "--probes", "30")
+    assert code == 0, err
+    assert "Detected events" in err
+    assert "blocked" in err  # (rich may wrap "x blocked" inside its cell)
+    assert "outage" in err
+    events = json.loads((tmp_path / "store" / "events.json").read_text())["events"]
+    assert {(e["kind"], e["platform"]) for e in events} >= {
+        ("outage", "*"),
+        ("platform_block", "x"),
+    }
+    assert "real timeline" in err
