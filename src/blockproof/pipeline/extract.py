@@ -259,7 +259,7 @@ class Extractor:
             return Judgement(rule.outcome, rule.method, rule.id, text)
         hits = find_fingerprints(obs)
         self._observations(key, obs, hits)
-        return judge_web(obs, analysis=analysis, hits=hits)
+        return judge_web(obs, probe_cc=cc, analysis=analysis, hits=hits)
 
     def _observations(self, key: dict[str, Any], obs: WebObservations, hits: list[Any]) -> None:
         control = obs.control

@@ -13,8 +13,9 @@ Every verdict is ``(outcome, method, rule_id, explanation, fingerprint)``:
     recomputed from the observations, never taken from the probe's own
     ``blocking`` key;
   - ``fp.*``: confirmation by the OONI / Citizen Lab fingerprint databases
-    (``verdict.fingerprints``); a fingerprint whose scope marks it a known false
-    positive never confirms;
+    (``verdict.fingerprints``), by OONI's rule: national and ISP fingerprints
+    confirm anywhere, product and institution ones only in their expected
+    countries, known false positives never;
   - ``app.*``, ``tor.*``, ...: OONI fastpath-equivalent scoring of the other
     OONI tests (``verdict.fastpath``).
 * ``RULES_VERSION`` is stored with every verdict; bump it whenever a rule, a
@@ -147,16 +148,21 @@ def find_fingerprints(
 def judge_web(
     obs: WebObservations,
     *,
+    probe_cc: str | None = None,
     analysis: WebConnectivityAnalysis | None = None,
     hits: Iterable[FingerprintHit] | None = None,
 ) -> Judgement:
-    """The verdict of one Web Connectivity measurement."""
+    """The verdict of one Web Connectivity measurement.
+
+    ``probe_cc`` is the measurement's country: as in OONI's fastpath, a fingerprint of
+    a filtering product or an institution confirms only where it is expected (its
+    ``expected_countries``); national and ISP fingerprints confirm anywhere."""
     analysis = analysis or analyze(obs)
     found = list(find_fingerprints(obs) if hits is None else hits)
     blocking = _blocking_str(analysis.blocking)
     for hit in found:
         fp = hit.fingerprint
-        if not confirms(fp):
+        if not confirms(fp, probe_cc):
             continue
         host = obs.input.split("/")[2] if "://" in obs.input else obs.input
         fields = {
