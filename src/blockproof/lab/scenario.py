@@ -14,7 +14,6 @@ problem, so that a typo never silently turns a rule off.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -23,6 +22,7 @@ from typing import Any
 
 from blockproof.errors import ConfigError
 from blockproof.lab.internet import DEFAULT_HOSTS, DEFAULT_PROBE, Host, Probe
+from blockproof.tomlfile import read_toml
 
 __all__ = [
     "LAYERS",
@@ -392,19 +392,8 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(source, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, "", f"cannot read: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "", f"not valid TOML: {exc}") from exc
-    return parse_scenario(data, source=source, name=path.stem)
+    source, data = read_toml(path, ScenarioError)
+    return parse_scenario(data, source=source, name=Path(path).stem)
 
 
 def shipped_scenarios() -> list[Path]:

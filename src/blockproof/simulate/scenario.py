@@ -16,7 +16,6 @@ the file, the key (``episode[2].restorations[0].end``) and the problem.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,6 +28,7 @@ from blockproof.core.bogons import is_bogon
 from blockproof.errors import ConfigError
 from blockproof.lab.scenario import blockpage_names
 from blockproof.platforms import platform_of_url, profiles
+from blockproof.tomlfile import read_toml
 
 __all__ = [
     "ALL_PLATFORMS",
@@ -688,19 +688,8 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(source, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, "", f"cannot read: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "", f"not valid TOML: {exc}") from exc
-    return parse_scenario(data, source=source, name=path.stem)
+    source, data = read_toml(path, ScenarioError)
+    return parse_scenario(data, source=source, name=Path(path).stem)
 
 
 def shipped_scenarios() -> list[Path]:
