@@ -83,11 +83,6 @@ def _hour_stamp(hour: int) -> str:
     return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y%m%d%H")
 
 
-def day_of(time_us: int) -> str:
-    stamp = _hour_stamp(time_us // 3_600_000_000)
-    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}"
-
-
 def _valid_text(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
@@ -168,15 +163,13 @@ class Extractor:
 
     def _new(self) -> None:
         self.tables = {name: Columns(s) for name, s in schema.TABLES.items()}
-        self.days: list[str] = []  # partition day of each measurement row
         self.count = 0
 
-    def take(self) -> tuple[dict[str, pa.Table], list[str]]:
-        """The buffered rows as Arrow tables (and each measurement's day); then reset."""
+    def take(self) -> dict[str, pa.Table]:
+        """The buffered rows as Arrow tables; then start afresh."""
         out = {name: cols.to_arrow() for name, cols in self.tables.items()}
-        days = self.days
         self._new()
-        return out, days
+        return out
 
     def add(self, obj: Mapping[str, Any], source: Source) -> str:
         """Extract one measurement; return its msm_id. Raises RecordError if unplaceable."""
@@ -243,7 +236,6 @@ class Extractor:
                 "rules_version": RULES_VERSION,
             }
         )
-        self.days.append(day_of(time_us))
         self.count += 1
         return msm_id
 

@@ -264,7 +264,7 @@ class Worker:
     def flush(self) -> dict[str, Any] | None:
         if self.extractor.count == 0:
             return None
-        tables, _ = self.extractor.take()
+        tables = self.extractor.take()
         files = self.store.stage(tables, f"{self.run}-{self.index}-{self.flushes}")
         self.flushes += 1
         out = {"ids": self.ids, "files": [str(f) for f in files], "sources": self.sources}
@@ -403,12 +403,11 @@ def ingest(
         for path in files:
             sha256 = file_sha256(path)
             with open(path, "rb") as f:
-                for number, chunk, position in _chunks(path, f, reader_rejects, report):
+                for _number, chunk, position in _chunks(path, f, reader_rejects, report):
                     put((str(path), sha256, chunk))
                     drain(block=False)
                     if on_progress:
                         on_progress(done_bytes + position, total)
-                    del number
             done_bytes += path.stat().st_size
             if on_progress:
                 on_progress(done_bytes, total)

@@ -54,8 +54,8 @@ def rejudge_store(store: Store) -> tuple[int, int]:
                     continue
                 done.add(msm_id)
                 if extractor.count >= 20_000:
-                    parts.append(extractor.take()[0]["verdicts"])
-    parts.append(extractor.take()[0]["verdicts"])
+                    parts.append(extractor.take()["verdicts"])
+    parts.append(extractor.take()["verdicts"])
     new = pa.concat_tables(parts)
     keep = pa.array(sorted(before), type=pa.string())
     new = new.filter(pc.is_in(new.column("msm_id"), value_set=keep))
