@@ -175,21 +175,25 @@ def _short(text: str | None) -> str:
     return (text or "").replace("T", " ")[:16]
 
 
-def events_table(events: list[dict[str, Any]], title: str = "Events") -> Any:
-    """A rich table of events (dicts as in events.json), narrow enough for 80 columns."""
+def events_table(events: list[dict[str, Any]], title: str = "Events", *, ids: bool = True) -> Any:
+    """A rich table of events (dicts as in events.json); ``ids=False`` leaves out the
+    event ids, to fit 80 columns."""
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("event", overflow="fold")
-    for name in ("what", "start (UTC)", "end (UTC)", "networks", "how", "confidence", "n"):
+    if ids:
+        table.add_column("event", overflow="fold")
+    table.add_column("what")
+    table.add_column("start (UTC)", min_width=10)
+    table.add_column("end (UTC)", min_width=10)
+    for name in ("networks", "how", "confidence", "n"):
         table.add_column(name)
     for e in events:
         what = "outage (all)" if e["platform"] == "*" else f"{e['platform']} blocked"
         how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e["methods"][:2]) or "-"
         end = "ongoing" if e["ongoing"] else _short(e["end"])
         nets = " ".join(f"AS{n['asn']}" for n in e["networks"])
-        table.add_row(
-            e["id"],
+        cells = [
             what,
             _short(e["start"]),
             end,
@@ -197,7 +201,8 @@ def events_table(events: list[dict[str, Any]], title: str = "Events") -> Any:
             how,
             e["confidence"],
             f"{e['n_measurements']} msm, {e['n_probes']} probes",
-        )
+        ]
+        table.add_row(*([e["id"], *cells] if ids else cells))
     return table
 
 

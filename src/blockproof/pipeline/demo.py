@@ -81,7 +81,9 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
     events = analysis.events
     from blockproof.pipeline.commands import events_table
 
-    table = events_table([e.as_dict() for e in events], "Detected events (simulated campaign)")
+    table = events_table(
+        [e.as_dict() for e in events], "Detected events (simulated campaign)", ids=False
+    )
     console.print(table)
     window_end = _day(scenario_window_end(out))
     real = Table(title="The real timeline (press, courts, OONI)")
