@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
@@ -169,12 +170,18 @@ def network_names(m: ir.Table) -> ir.Table:
 def event_verdicts(
     v: ir.Table, platform: str | None, cc: str, asns: list[int], start_s: int, end_s: int
 ) -> ir.Table:
-    """The verdicts behind one event: its platform (None = all), country, networks, window."""
+    """The verdicts behind one event: its platform (None = all), country, networks, window.
+
+    The window is compared with the stored timestamp itself (not the computed hour), so
+    that engines can skip files and row groups by their time statistics."""
+    start = ibis.literal(datetime.fromtimestamp(start_s, UTC), type="timestamp('UTC')")
+    end = ibis.literal(datetime.fromtimestamp(end_s, UTC), type="timestamp('UTC')")
+    t = v.measurement_start_time
+    v = v.filter((v.probe_cc == cc) & (t >= start) & (t < end) & v.probe_asn.isin(asns))
     s = _scored_verdicts(v)
-    cond = (s.probe_cc == cc) & s.probe_asn.isin(asns) & (s.hour >= start_s) & (s.hour < end_s)
     if platform is not None:
-        cond = cond & (s.platform == platform)
-    return s.filter(cond)
+        s = s.filter(s.platform == platform)
+    return s
 
 
 def event_stats(sel: ir.Table) -> ir.Table:
