@@ -139,7 +139,7 @@ def _lines(fileobj: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             yield number, stripped
 
 
-def _records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | None, Any]]:
+def read_records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | None, Any]]:
     """(line number, raw line, parsed object or BadRecord) for every record of a file.
 
     Used where one process reads a file alone (re-judging); ``ingest`` splits the
@@ -373,9 +373,9 @@ def ingest(
                 committer.batch(payload)
             elif kind == "end":
                 ended += 1
-                for key in ("read", "new", "duplicate"):
-                    if key != "new":
-                        setattr(report, key, getattr(report, key) + payload["counts"][key])
+                # "new" is counted per committed batch, net of same-run duplicates
+                report.read += payload["counts"]["read"]
+                report.duplicate += payload["counts"]["duplicate"]
                 for reason, count in payload["reasons"].items():
                     report.reasons[reason] = report.reasons.get(reason, 0) + count
                     report.bad += count
@@ -383,9 +383,8 @@ def ingest(
                     report.rejects.append(payload["rejects"])
             else:
                 raise RuntimeError(f"an ingest worker failed: {payload}")
-            if not block:
-                continue
-            return
+            if block:  # one message was waited for; the caller decides whether to wait again
+                return
 
     def put(task: Task) -> None:
         while True:

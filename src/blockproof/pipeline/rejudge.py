@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from blockproof.codec.jsonl import BadRecord
 from blockproof.pipeline.extract import Extractor, RecordError, Source
-from blockproof.pipeline.ingest import _records
+from blockproof.pipeline.ingest import read_records
 from blockproof.pipeline.store import Store, StoreError
 
 
@@ -45,7 +45,7 @@ def rejudge_store(store: Store) -> tuple[int, int]:
     for path in sources:
         sha256 = path.name.split(".", 1)[0]
         with open(path, "rb") as raw:
-            for line, _text, obj in _records(path, raw):
+            for line, _text, obj in read_records(path, raw):
                 if isinstance(obj, BadRecord) or not isinstance(obj, dict):
                     continue
                 try:
