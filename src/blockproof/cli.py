@@ -15,10 +15,13 @@ from typing import IO, Any, TypeVar
 import click
 
 from blockproof import __version__
-from blockproof.errors import EXIT_INTERRUPTED, BlockproofError
+from blockproof.collector.commands import register as register_collector
+from blockproof.errors import EXIT_FAILED, EXIT_INTERRUPTED, BlockproofError
 from blockproof.loop import run_event_loop
 from blockproof.model.measurement import Measurement
 from blockproof.pipeline.commands import register as register_pipeline
+from blockproof.probe.commands import collector_option, open_spool, run_upload, spool_option
+from blockproof.probe.commands import register as register_probe
 
 T = TypeVar("T")
 
@@ -75,6 +78,20 @@ def _emitter(as_json: bool, output: IO[str] | None) -> Callable[[Measurement], N
     return emit
 
 
+def _line_writer(as_json: bool, output: IO[str] | None) -> Callable[[bytes], None]:
+    """Print/write a signed measurement's canonical line (after it is spooled)."""
+
+    def write(canonical: bytes) -> None:
+        line = canonical.decode()
+        if as_json:
+            click.echo(line)
+        if output is not None:
+            output.write(line + "\n")
+            output.flush()
+
+    return write
+
+
 def _show_table(measurements: list[Measurement], title: str) -> None:
     from blockproof.probe.console import stderr, verdict_table
     from blockproof.probe.runner import summaries
@@ -85,6 +102,13 @@ def _show_table(measurements: list[Measurement], title: str) -> None:
 @main.command(epilog=EPILOG)
 @click.argument("urls", nargs=-1)
 @click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="ID",
+    help="Measure every endpoint of a platform (x, youtube, facebook, ...); repeatable.",
+)
+@click.option(
     "--list",
     "list_file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -93,6 +117,7 @@ def _show_table(measurements: list[Measurement], title: str) -> None:
 @click.option(
     "--control",
     metavar="URL",
+    envvar="BLOCKPROOF_CONTROL",
     help="Control server (OONI test-helper protocol), e.g. https://0.th.ooni.org/. "
     "Without it blocking can only be judged for https:// successes.",
 )
@@ -110,8 +135,18 @@ def _show_table(measurements: list[Measurement], title: str) -> None:
 @click.option("--cc", default="ZZ", show_default=True, help="Your country code (ISO alpha-2).")
 @click.option("--asn", default="AS0", show_default=True, help="Your network, e.g. AS17557.")
 @click.option("--hide-asn", is_flag=True, help="Record AS0 instead of your network.")
+@click.option(
+    "--lab",
+    "lab_scenario",
+    metavar="SCENARIO",
+    help="Measure inside a lab scenario (offline) instead of the real network.",
+)
+@spool_option
+@collector_option
+@click.option("--no-upload", is_flag=True, help="Keep measurements in the spool only.")
 def run(
     urls: tuple[str, ...],
+    platforms: tuple[str, ...],
     list_file: Path | None,
     control: str | None,
     resolver: str,
@@ -122,42 +157,54 @@ def run(
     cc: str,
     asn: str,
     hide_asn: bool,
+    lab_scenario: str | None,
+    spool_dir: Path | None,
+    collector: str | None,
+    no_upload: bool,
 ) -> None:
     """Measure URLs step by step (DNS, TCP, TLS, HTTP) and say whether and how each is blocked.
 
+    Every measurement is signed with this probe's key (created on first run) and
+    written to the local spool before anything else; then, if a collector is
+    configured (--collector or BLOCKPROOF_COLLECTOR) and --no-upload is not
+    given, pending measurements are uploaded. Exits 1 if an upload failed.
+
     Never records your IP address: measurements carry country and network only.
     """
-    from blockproof.errors import InputError
-    from blockproof.experiments.web_connectivity import ProbeContext
     from blockproof.probe.console import progress_bar
-    from blockproof.probe.runner import read_url_list, run_urls
+    from blockproof.probe.identity import load_or_create_key
+    from blockproof.probe.measure import measurer, targets_for
+    from blockproof.probe.sink import Sink
 
-    targets = list(urls)
-    if list_file is not None:
-        targets += read_url_list(list_file)
-    if not targets:
-        raise InputError("give at least one URL, or --list FILE")
-    if not (len(cc) == 2 and cc.isalpha()):
-        raise InputError(f"--cc {cc!r}: expected a two-letter country code")
-    if not (asn.upper().startswith("AS") and asn[2:].isdigit()):
-        raise InputError(f"--asn {asn!r}: expected AS followed by a number, e.g. AS17557")
-    ctx = ProbeContext(
-        control_url=control,
-        resolver=resolver or None,
-        ca_file=ca_file,
-        probe_cc=cc.upper(),
-        probe_asn=asn.upper(),
+    targets = targets_for(urls, platforms, list_file, lab_scenario)
+    measure = measurer(
+        targets,
+        control=control,
+        cc=cc,
+        asn=asn,
         hide_asn=hide_asn,
+        lab_scenario=lab_scenario,
+        resolver=resolver,
+        ca_file=ca_file,
+        concurrency=concurrency,
     )
-    emit = _emitter(as_json, output)
+    spool = open_spool(spool_dir)
+    sink = Sink(spool, load_or_create_key(), also=[_line_writer(as_json, output)])
 
     def done(m: Measurement) -> None:
-        emit(m)
+        sink(m)
         bar.advance(bar.task_ids[0])
 
-    with progress_bar(len(targets), "measuring") as bar:
-        measurements = _run(run_urls(targets, ctx, concurrency=concurrency, on_result=done))
-    _show_table(measurements, "web_connectivity")
+    with progress_bar(len(targets) or None, "measuring") as bar:
+        measurements = _run(measure(done))
+    _show_table(
+        measurements, f"lab scenario {lab_scenario}" if lab_scenario else "web_connectivity"
+    )
+    from blockproof.probe.console import stderr
+
+    stderr.print(f"{len(sink.entries)} measurements signed and spooled in {spool.root}")
+    if collector and not no_upload and not run_upload(spool, collector):
+        sys.exit(EXIT_FAILED)
 
 
 @main.group()
@@ -231,7 +278,9 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
             sys.exit(1)
 
 
+register_probe(main)
 register_pipeline(main)
+register_collector(main, serve)
 
 
 @main.command(epilog=EPILOG)

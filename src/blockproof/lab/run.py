@@ -32,6 +32,7 @@ async def run_scenario(
     concurrency: int = 8,
     timeouts: Timeouts = LAB_TIMEOUTS,
     on_result: Callable[[Measurement], None] | None = None,
+    hide_asn: bool = False,
 ) -> list[Measurement]:
     """Measure ``urls`` (default: the scenario's expectations) inside the scenario."""
     if isinstance(scenario, Path):
@@ -48,6 +49,7 @@ async def run_scenario(
             probe_cc=lab.probe_cc,
             probe_asn=lab.probe_asn,
             probe_network_name=lab.probe_network_name,
+            hide_asn=hide_asn,
             annotations={"lab_scenario": scenario.name},
         )
         return await run_urls(

@@ -55,6 +55,7 @@ from blockproof.pipeline.extract import (
 from blockproof.pipeline.store import Store
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+NOT_MEASUREMENTS = (".receipts.jsonl.gz",)  # beside a collector export's measurement files
 MAX_REJECT_TEXT = 1 << 20  # a rejected line is kept up to 1 MiB
 DEFAULT_BATCH = 20_000
 CHUNK_BYTES = 4 << 20
@@ -64,6 +65,16 @@ class IngestError(RuntimeError):
     """Bad arguments: a path that does not exist, no measurement files found."""
 
 
+def _is_measurement_file(path: Path) -> bool:
+    """Measurement files by name; a collector export's receipts and tree head are not."""
+    name = path.name.lower()
+    return (
+        name.endswith(SUFFIXES)
+        and not name.endswith(NOT_MEASUREMENTS)
+        and name not in ("tree-head.json",)
+    )
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The measurement files under ``paths``, sorted, each once."""
     found: dict[Path, None] = {}
@@ -71,7 +82,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.name.lower().endswith(SUFFIXES):
+                if child.is_file() and _is_measurement_file(child):
                     found[child.resolve()] = None
         elif path.is_file():
             found[path.resolve()] = None

@@ -26,8 +26,8 @@ _METHOD_STYLE = {
 
 
 @contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Progress]:
-    """A progress bar on stderr (hidden when stderr is not a terminal)."""
+def progress_bar(total: int | None, label: str) -> Iterator[Progress]:
+    """A progress bar on stderr (hidden when stderr is not a terminal; total None: unknown)."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

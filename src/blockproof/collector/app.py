@@ -1,0 +1,315 @@
+"""The collector's HTTP API, as a small ASGI app (``blockproof serve collector``).
+
+Routes (every answer is JSON; every refusal is ``{"error": code, "detail": sentence}``):
+
+=======  ==============================  ================================================
+POST     /report                          OONI bk-003: open a report -> ``report_id``
+POST     /report/{report_id}              OONI bk-003: ``{"format": "json", "content": m}``
+                                          -> ``measurement_uid`` (+ ``x_receipt``)
+POST     /report/{report_id}/close        OONI bk-003: close (a no-op; reports are stateless)
+POST     /measurements                    batch: JSON lines, one measurement each ->
+                                          ``{"results": [...], "tree_head": ...}``
+GET      /measurements/{uid}              the measurement exactly as logged (canonical JSON)
+GET      /measurements/{uid}/receipt      inclusion proof against the current tree head
+GET      /log/tree-head                   the current signed tree head
+GET      /log/consistency?first=N&second=M  consistency proof between two tree sizes
+GET      /health                          liveness and log size
+=======  ==============================  ================================================
+
+Why raw ASGI rather than a framework: this is the hot path (thousands of
+submissions a second) and the whole surface is the table above; reading the
+body with a hard size cap, before anything is parsed, is a few lines here.
+
+Bounds: bodies are capped (``admission.MAX_*``; 413 beyond, checked against
+Content-Length first and again while streaming), reading a body has a deadline
+(408), and at most ``max_inflight`` submissions wait for the disk at once (503
+with Retry-After beyond). A failing disk (full, I/O error) answers 503 and
+stores nothing; a bug answers 500 but cannot corrupt the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from blockproof import __version__
+from blockproof.collector import admission
+from blockproof.collector.admission import Rejection
+from blockproof.collector.segments import LogClosedError, LogWriteError
+from blockproof.collector.service import Collector
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+BODY_DEADLINE = 30.0
+MAX_INFLIGHT = 4096
+log = logging.getLogger("blockproof.collector")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+class CollectorApp:
+    """ASGI callable. ``collector`` is opened at lifespan start-up unless given."""
+
+    def __init__(
+        self,
+        data_dir: Any = None,
+        *,
+        collector: Collector | None = None,
+        max_inflight: int = MAX_INFLIGHT,
+    ) -> None:
+        self._data_dir = data_dir
+        self.collector = collector
+        self._inflight = 0
+        self._max_inflight = max_inflight
+
+    # ------------------------------------------------------------ plumbing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            status, body, extra = await self._route(scope, receive)
+        except Rejection as rej:
+            status, body, extra = rej.status, _dumps(rej.to_json()), []
+        except (LogWriteError, LogClosedError) as exc:
+            log.error("log write failed: %s", exc)
+            status, body = (
+                503,
+                _dumps(
+                    {
+                        "error": "storage_unavailable",
+                        "detail": "the collector cannot write to disk "
+                        "right now; nothing was stored, try again later",
+                    }
+                ),
+            )
+            extra = [(b"retry-after", b"30")]
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.collector is None:
+                        from pathlib import Path
+
+                        self.collector = await Collector.open(Path(self._data_dir))
+                except Exception as exc:  # reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.collector is not None:
+                    await self.collector.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise Rejection(400, "bad_request", "Content-Length is not a number")
+                if int(value) > limit:
+                    raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+
+        async def read_all() -> None:
+            nonlocal size
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Rejection(400, "bad_request", "the client went away mid-body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+
+        try:
+            async with asyncio.timeout(BODY_DEADLINE):
+                await read_all()
+        except TimeoutError:
+            raise Rejection(
+                408, "body_timeout", f"the body took over {BODY_DEADLINE:.0f} s"
+            ) from None
+        return b"".join(chunks)
+
+    # -------------------------------------------------------------- routes
+
+    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
+        method: str = scope["method"]
+        parts = [p for p in scope["path"].split("/") if p]
+        collector = self.collector
+        if collector is None:
+            raise Rejection(503, "starting", "the collector is starting")
+        route = (method, len(parts), parts[0] if parts else "")
+        if route == ("POST", 1, "measurements"):
+            return await self._batch(scope, receive, collector)
+        if route == ("POST", 2, "report"):
+            return await self._submit(scope, receive, collector, parts[1])
+        if route == ("POST", 1, "report"):
+            return await self._open_report(scope, receive)
+        if route == ("POST", 3, "report") and parts[2] == "close":
+            admission.check_report_id(parts[1])
+            await self._body(scope, receive, admission.MAX_SMALL_BODY)
+            return 200, b"{}", []
+        if route == ("GET", 2, "measurements"):
+            return self._measurement(collector, parts[1])
+        if route == ("GET", 3, "measurements") and parts[2] == "receipt":
+            return self._receipt(collector, parts[1], scope)
+        if route == ("GET", 2, "log") and parts[1] == "tree-head":
+            return 200, _dumps(collector.tree_head.to_json()), []
+        if route == ("GET", 2, "log") and parts[1] == "consistency":
+            return self._consistency(collector, scope)
+        if route == ("GET", 1, "health"):
+            return 200, _dumps({"status": "ok", "tree_size": len(collector)}), []
+        if self._known_path(parts):
+            raise Rejection(
+                405, "method_not_allowed", f"{method} is not allowed on {scope['path']}"
+            )
+        raise Rejection(404, "not_found", f"no such endpoint: {scope['path'][:100]}")
+
+    @staticmethod
+    def _known_path(parts: list[str]) -> bool:
+        return bool(parts) and parts[0] in ("report", "measurements", "log", "health")
+
+    async def _open_report(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
+        body = admission.parse_json_body(await self._body(scope, receive, admission.MAX_SMALL_BODY))
+        fields = admission.parse_open_report(body)
+        report_id = admission.new_report_id(
+            fields["test_name"], fields["probe_cc"], fields["probe_asn"], datetime.now(UTC)
+        )
+        answer = {
+            "backend_version": f"blockproof {__version__}",
+            "report_id": report_id,
+            "supported_formats": list(admission.SUPPORTED_FORMATS),
+        }
+        return 200, _dumps(answer), []
+
+    def _admission_slot(self) -> None:
+        if self._inflight >= self._max_inflight:
+            raise Rejection(503, "busy", "too many submissions in flight; retry shortly")
+
+    async def _submit(
+        self, scope: Scope, receive: Receive, collector: Collector, report_id: str
+    ) -> tuple[int, bytes, list[Any]]:
+        admission.check_report_id(report_id)
+        data = await self._body(scope, receive, admission.MAX_MEASUREMENT_BYTES + 4096)
+        content, checked = admission.parse_submission(report_id, admission.parse_json_body(data))
+        admitted = admission.admit_object(content, checked)
+        self._admission_slot()
+        self._inflight += 1
+        try:
+            ordinal, duplicate = await collector.submit(admitted)
+        finally:
+            self._inflight -= 1
+        receipt = collector.receipt(ordinal)
+        answer = {
+            "measurement_uid": receipt.measurement_uid,
+            "x_duplicate": duplicate,
+            "x_receipt": receipt.to_json(),
+        }
+        return 200, _dumps(answer), []
+
+    async def _batch(
+        self, scope: Scope, receive: Receive, collector: Collector
+    ) -> tuple[int, bytes, list[Any]]:
+        lines = admission.split_batch(await self._body(scope, receive, admission.MAX_BATCH_BYTES))
+        admitted: list[admission.Admitted | Rejection] = []
+        for line in lines:
+            try:
+                admitted.append(admission.admit_bytes(line))
+            except Rejection as rej:
+                admitted.append(rej)
+        self._admission_slot()
+        self._inflight += len(lines)
+        try:
+            outcomes = await asyncio.gather(
+                *(collector.submit(a) for a in admitted if not isinstance(a, Rejection))
+            )
+        finally:
+            self._inflight -= len(lines)
+        head = collector.tree_head  # every receipt below is proved against this one head
+        results: list[dict[str, Any]] = []
+        stored = iter(outcomes)
+        for item in admitted:
+            if isinstance(item, Rejection):
+                results.append({"status": "rejected", **item.to_json()})
+                continue
+            ordinal, duplicate = next(stored)
+            receipt = collector.receipt(ordinal, head)
+            results.append(
+                {
+                    "status": "duplicate" if duplicate else "accepted",
+                    "receipt": _receipt_without_head(receipt.to_json()),
+                }
+            )
+        answer = {"results": results, "tree_head": head.to_json()}
+        return 200, _dumps(answer), []
+
+    def _lookup(self, collector: Collector, uid: str) -> int:
+        ordinal = collector.ordinal_of(uid)
+        if ordinal is None:
+            raise Rejection(404, "not_found", f"no measurement with uid {uid[:100]!r}")
+        return ordinal
+
+    def _measurement(self, collector: Collector, uid: str) -> tuple[int, bytes, list[Any]]:
+        stored = collector.read(self._lookup(collector, uid))
+        return 200, stored.canonical, [(b"x-measurement-uid", stored.uid.encode())]
+
+    def _receipt(
+        self, collector: Collector, uid: str, scope: Scope
+    ) -> tuple[int, bytes, list[Any]]:
+        ordinal = self._lookup(collector, uid)
+        return 200, _dumps(collector.receipt(ordinal).to_json()), []
+
+    def _consistency(self, collector: Collector, scope: Scope) -> tuple[int, bytes, list[Any]]:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        size = len(collector)
+        values: dict[str, int] = {}
+        for name in ("first", "second"):
+            raw = query.get(name, [str(size)] if name == "second" else [])
+            if len(raw) != 1 or not raw[0].isdigit():
+                raise Rejection(400, "invalid_value", f"'{name}' must be a tree size (an integer)")
+            values[name] = int(raw[0])
+        first, second = values["first"], values["second"]
+        if not 0 < first <= second <= collector.tree_head.tree_size:
+            raise Rejection(
+                400,
+                "invalid_value",
+                f"need 0 < first <= second <= {collector.tree_head.tree_size} (the current size)",
+            )
+        proof = collector.consistency_proof(first, second)
+        answer = {"first": first, "second": second, "proof": [h.hex() for h in proof]}
+        return 200, _dumps(answer), []
+
+
+def _receipt_without_head(receipt: dict[str, Any]) -> dict[str, Any]:
+    """Batch results share one tree head (sent once, beside the results)."""
+    return {k: v for k, v in receipt.items() if k != "tree_head"}
+
+
+def _too_large(limit: int) -> Rejection:
+    return Rejection(413, "body_too_large", f"the body is over the limit of {limit} bytes")
