@@ -59,7 +59,23 @@ def main() -> None:
       blockproof run https://x.com/        is X reachable from this network? how is it blocked?
       blockproof lab run SCENARIO.toml     run the probe inside an emulated censored network
       blockproof serve control             run a control server (OONI test-helper protocol)
+      blockproof serve collector --data D  run a collector (signed, durable, transparency log)
+      blockproof upload / list / verify F  the spool of signed measurements, and their proofs
     """
+
+
+def _line_writer(as_json: bool, output: IO[str] | None) -> Callable[[bytes], None]:
+    """Print (``--json``) and/or write (``--output``) one measurement's JSON line."""
+
+    def write(line: bytes) -> None:
+        text = line.decode()
+        if as_json:
+            click.echo(text)
+        if output is not None:
+            output.write(text + "\n")
+            output.flush()
+
+    return write
 
 
 def _emitter(as_json: bool, output: IO[str] | None) -> Callable[[Measurement], None]:
@@ -67,29 +83,12 @@ def _emitter(as_json: bool, output: IO[str] | None) -> Callable[[Measurement], N
     from blockproof.codec.jsonl import dumps_line
     from blockproof.codec.ooni import measurement_to_json
 
+    write = _line_writer(as_json, output)
+
     def emit(m: Measurement) -> None:
-        line = dumps_line(measurement_to_json(m))
-        if as_json:
-            click.echo(line)
-        if output is not None:
-            output.write(line + "\n")
-            output.flush()
+        write(dumps_line(measurement_to_json(m)).encode())
 
     return emit
-
-
-def _line_writer(as_json: bool, output: IO[str] | None) -> Callable[[bytes], None]:
-    """Print/write a signed measurement's canonical line (after it is spooled)."""
-
-    def write(canonical: bytes) -> None:
-        line = canonical.decode()
-        if as_json:
-            click.echo(line)
-        if output is not None:
-            output.write(line + "\n")
-            output.flush()
-
-    return write
 
 
 def _show_table(measurements: list[Measurement], title: str) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from blockproof.probe.identity import load_or_create_key
 from click.testing import CliRunner
 from collector_kit import CollectorProcess, free_port, measurement, running_collector
 
 from blockproof.cli import main
 from blockproof.codec.jcs import canonicalize
+from blockproof.probe.identity import load_or_create_key
 from blockproof.probe.spool import Spool
 from blockproof.signing import sign_measurement
 
@@ -36,14 +36,24 @@ def test_run_in_the_lab_then_upload_then_verify(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     with running_collector(tmp_path / "collector") as collector:
         code, out, err = invoke(
-            "run", "--lab", "pakistan-2024-x", "--spool", str(spool_dir),
-            "--collector", collector.url, "--json",
-            "https://x.com/", "https://www.example.org/",
+            "run", "--lab", "pakistan-2024-x", "--spool", str(spool_dir), "--no-upload",
+            "--collector", collector.url, "--json", "https://x.com/", "https://www.example.org/",
         )  # fmt: skip
         assert code == 0, err
+        assert "2 measurements signed and spooled" in err
+        assert len(Spool(spool_dir).pending()) == 2
+        code, _, err = invoke("upload", "--spool", str(spool_dir), "--collector", collector.url)
+        assert code == 0, err
         assert "2 accepted" in err
+        # without --no-upload, run uploads by itself when a collector is configured
+        code, _, err = invoke(
+            "run", "--lab", "pakistan-2024-x", "--spool", str(spool_dir),
+            "--collector", collector.url, "https://www.wikipedia.org/",
+        )  # fmt: skip
+        assert code == 0, err
+        assert "1 accepted" in err
         health = httpx.get(collector.url + "/health").json()
-    assert health["tree_size"] == 2
+    assert health["tree_size"] == 3
     lines = [json.loads(line) for line in out.splitlines()]
     assert {m["input"] for m in lines} == {"https://x.com/", "https://www.example.org/"}
     assert all(m["x_key_id"] == load_or_create_key().key_id for m in lines)
@@ -51,10 +61,10 @@ def test_run_in_the_lab_then_upload_then_verify(tmp_path: Path) -> None:
     spool = Spool(spool_dir)
     assert spool.pending() == []
     files = _measurements(spool)
-    assert len(files) == 2
+    assert len(files) == 3
     code, _, err = invoke("verify", *map(str, files))
     assert code == 0, err
-    assert err.count("VERIFIED") == 2
+    assert err.count("VERIFIED") == 3
 
     # flip one byte of a stored measurement: a letter inside the URL it measured
     target = next(p for p in files if b"https://x.com/" in p.read_bytes())
