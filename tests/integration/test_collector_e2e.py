@@ -153,3 +153,51 @@ def test_list_show_rm(tmp_path: Path) -> None:
     assert code == 0
     assert "removed 3" in err
     assert spool.entries() == []
+
+
+@pytest.mark.timeout(120)
+def test_verify_consistency_between_saved_tree_heads(tmp_path: Path) -> None:
+    with running_collector(tmp_path / "collector") as collector:
+
+        def submit(i: int) -> None:
+            line = canonicalize(measurement(i))
+            assert httpx.post(collector.url + "/measurements", content=line).status_code == 200
+
+        def save_head(name: str) -> Path:
+            code, out, err = invoke("collector", "head", collector.url)
+            assert code == 0, err
+            path = tmp_path / name
+            path.write_text(out)
+            return path
+
+        for i in range(3):
+            submit(i)
+        old = save_head("monday.json")
+        for i in range(3, 11):
+            submit(i)
+        new = save_head("friday.json")
+        code, _, err = invoke(
+            "verify", "--consistency", str(old), str(new), "--collector", collector.url
+        )
+        assert code == 0, err
+        assert "contains, unchanged, all 3 measurements" in err
+
+        # offline, with the proof saved beforehand
+        proof = httpx.get(collector.url + "/log/consistency", params={"first": 3, "second": 11})
+        proof_file = tmp_path / "proof.json"
+        proof_file.write_bytes(proof.content)
+        code, _, err = invoke(
+            "verify", "--consistency", str(old), str(new), "--proof", str(proof_file)
+        )
+        assert code == 0, err
+
+    # a rewritten history: the old head claims another root for the same size
+    forged = json.loads(old.read_text())
+    forged["root_hash"] = "00" * 32
+    forged_file = tmp_path / "forged.json"
+    forged_file.write_text(json.dumps(forged))
+    code, _, err = invoke(
+        "verify", "--consistency", str(forged_file), str(new), "--proof", str(proof_file)
+    )
+    assert code == 1
+    assert "signature is not valid" in err
