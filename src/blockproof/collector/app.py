@@ -113,6 +113,7 @@ class CollectorApp:
                         from pathlib import Path
 
                         self.collector = await Collector.open(Path(self._data_dir))
+                        _report_recovery(self.collector)
                 except Exception as exc:  # reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -306,6 +307,20 @@ class CollectorApp:
         proof = collector.consistency_proof(first, second)
         answer = {"first": first, "second": second, "proof": [h.hex() for h in proof]}
         return 200, _dumps(answer), []
+
+
+def _report_recovery(collector: Collector) -> None:
+    recovery = collector.recovery
+    if recovery is not None and not recovery.clean:
+        log.warning(
+            "recovered the log: cut %d bytes of torn tail from %s at byte %s (%s); "
+            "no acknowledged measurement is in a torn tail",
+            recovery.truncated_bytes,
+            recovery.truncated_segment,
+            recovery.truncated_at,
+            recovery.reason,
+        )
+    log.info("collector open: %d measurements, log %s", len(collector), collector.log_id)
 
 
 def _receipt_without_head(receipt: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,7 +227,3 @@ def consistency_problems(
             f"the tree of size {old.tree_size}: the log was rewritten, or the proof is wrong"
         )
     return problems
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

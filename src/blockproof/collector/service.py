@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blockproof.collector.admission import Admitted, measurement_uid
 from blockproof.collector.merkle import MerkleTree, leaf_hash
 from blockproof.collector.proofs import Receipt, TreeHead, sign_tree_head
-from blockproof.collector.segments import GroupCommitter, Position, SegmentLog
+from blockproof.collector.segments import GroupCommitter, Position, Recovery, SegmentLog
 from blockproof.probe.identity import load_or_create_key
 
 LOG_DIR = "log"
@@ -87,7 +87,7 @@ class Collector:
         self._written: dict[int, tuple[str, bytes]] = {}  # id(record) -> (uid, leaf hash)
         self._committer: GroupCommitter | None = None
         self._head: TreeHead | None = None
-        self.recovery: object = None
+        self.recovery: Recovery | None = None  # what opening the log found and repaired
 
     # ----------------------------------------------------------------- life
 
@@ -221,10 +221,6 @@ class Collector:
         for position, payload in self._log.records():
             header, canonical = split_record(payload)
             yield Stored(position.ordinal, header["uid"], header["received"], canonical)
-
-    def signed_head_now(self) -> TreeHead:
-        """A freshly signed head of the current tree (for exports)."""
-        return self._sign_head()
 
 
 def data_dir_lock(data_dir: Path) -> int:

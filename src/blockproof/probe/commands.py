@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -435,7 +434,3 @@ COMMANDS = (upload_cmd, list_cmd, show_cmd, rm_cmd, verify_cmd, watch_cmd)
 def register(group: click.Group) -> None:
     for command in COMMANDS:
         group.add_command(command)
-
-
-def env_collector() -> str | None:
-    return os.environ.get(COLLECTOR_ENV) or None
