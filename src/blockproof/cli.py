@@ -199,7 +199,13 @@ def run(
     _show_table(
         measurements, f"lab scenario {lab_scenario}" if lab_scenario else "web_connectivity"
     )
-    from blockproof.probe.console import stderr
+    from blockproof.platforms import profiles
+    from blockproof.probe.console import function_table, stderr
+    from blockproof.probe.functions import by_function
+
+    for pid in dict.fromkeys(p.lower() for p in platforms):
+        platform = profiles()[pid]
+        stderr.print(function_table(platform.name, by_function(platform, measurements)))
 
     stderr.print(f"{len(sink.entries)} measurements signed and spooled in {spool.root}")
     if collector and not no_upload and not run_upload(spool, collector):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,18 @@ def test_demo_shows_x_blocked_by_tls_and_the_control_site_accessible() -> None:
     assert "x.com" in err
     assert "connection_reset" in err
     assert "www.example.org" in err
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(120)
+def test_run_platform_in_the_lab_summarises_by_function(tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "run", "--lab", "pakistan-2024-x", "--platform", "x", "--no-upload",
+        "--spool", str(tmp_path / "spool"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert "X (Twitter), by function" in err
+    for function in ("web", "api", "shortener", "media", "video", "static"):
+        assert re.search(rf"│ {function} +│ +\d+ │ blocked by tls", err), function
+    assert re.search(r"│ upload +│ +1 │ down for the control too", err)
+    assert "8 measurements signed and spooled" in err

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from blockproof.probe.functions import FunctionStatus
 from blockproof.probe.runner import Summary
 
 stderr = Console(stderr=True, highlight=False)
@@ -67,4 +68,19 @@ def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
             f"[{style}]{row.method}[/]",
             row.explanation,
         )
+    return table
+
+
+_STATE_STYLE = {"blocked": "bold red", "reachable": "green", "down": "yellow", "unknown": "yellow"}
+
+
+def function_table(platform_name: str, statuses: list[FunctionStatus]) -> Table:
+    """One line per function of a platform (web, api, media...): blocked how, or reachable."""
+    table = Table(title=f"{platform_name}, by function", title_justify="left", expand=False)
+    table.add_column("function")
+    table.add_column("endpoints", justify="right")
+    table.add_column("status")
+    for status in statuses:
+        style = _STATE_STYLE.get(status.state, "yellow")
+        table.add_row(status.function, str(status.endpoints), f"[{style}]{status.text}[/]")
     return table
