@@ -17,6 +17,7 @@ import click
 from blockproof import __version__
 from blockproof.collector.commands import register as register_collector
 from blockproof.errors import EXIT_FAILED, EXIT_INTERRUPTED, BlockproofError
+from blockproof.explorer.commands import register as register_explorer
 from blockproof.loop import run_event_loop
 from blockproof.model.measurement import Measurement
 from blockproof.pipeline.commands import register as register_pipeline
@@ -285,6 +286,7 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
 
 register_probe(main)
 register_pipeline(main)
+register_explorer(main)
 register_collector(main, serve)
 
 

@@ -365,7 +365,7 @@ def test_envelope_round_trips_and_identifies_probes() -> None:
             measurement.test_start_time, "%Y-%m-%d %H:%M:%S"
         ).strftime("%Y%m%dT%H%M%SZ")
         assert measurement.measurement_start_time >= measurement.test_start_time
-        key = obj["x_key_id"]
+        key = obj["x_probe_id"]
         assert re.fullmatch(r"[0-9a-f]{16}", key)
         keys_by_network.setdefault(measurement.probe_asn, set()).add(key)
         reports[measurement.report_id] += 1
@@ -532,7 +532,7 @@ def test_probe_behaviour_churn_skips_and_empty_hours(tmp_path: Path) -> None:
     session_hours: set[str] = set()
     for line in campaign.lines():
         obj = json.loads(line)
-        key, when = obj["x_key_id"], obj["test_start_time"]
+        key, when = obj["x_probe_id"], obj["test_start_time"]
         first.setdefault(key, when)
         last[key] = when
         session_hours.add(when[:13])

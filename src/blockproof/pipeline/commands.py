@@ -18,7 +18,7 @@ from blockproof.errors import EXIT_FAILED, InputError
 STORE_HELP = "The store directory (created by `ingest`)."
 
 
-def _need_pipeline() -> None:
+def need_pipeline() -> None:
     try:
         import duckdb  # noqa: F401
         import ibis  # noqa: F401
@@ -67,7 +67,7 @@ def ingest(paths: tuple[str, ...], store_dir: str, jobs: int | None, as_json: bo
     Example:
       blockproof ingest raw/2024-02-17/ --store pk-store
     """
-    _need_pipeline()
+    need_pipeline()
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -143,7 +143,7 @@ def analyze(store_dir: str, engine: str, spark_master: str | None) -> None:
     Writes STORE/cells/cells.parquet and STORE/events.json, then prints the
     events. Stateless: run it again after ingesting late data.
     """
-    _need_pipeline()
+    need_pipeline()
     import time
 
     from blockproof.pipeline.analyze import analyze_store, save
@@ -270,7 +270,7 @@ def verdicts(
     Sorted by time. Columns: report_id, input, test_name, probe_cc, probe_asn,
     measurement_start_time, outcome, method, rule_id, fingerprint.
     """
-    _need_pipeline()
+    need_pipeline()
     import duckdb
 
     from blockproof.pipeline.store import StoreError
@@ -339,7 +339,7 @@ def rejudge(store_dir: str) -> None:
     Use it after upgrading blockproof (the rules or the fingerprints changed);
     then run `analyze` again.
     """
-    _need_pipeline()
+    need_pipeline()
     from blockproof.pipeline.rejudge import rejudge_store
     from blockproof.pipeline.store import StoreError
 

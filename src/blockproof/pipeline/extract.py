@@ -184,7 +184,8 @@ class Extractor:
         url = _s(obj.get("input"))
         platform = platform_of_url(url) if url else platform_of_test(test_name)
         report_id = _s(obj.get("report_id")) or ""
-        probe_id = _s(obj.get("x_key_id")) or report_id or msm_id
+        # a signed measurement names its probe key; a simulated one its pseudonymous probe
+        probe_id = _s(obj.get("x_key_id")) or _s(obj.get("x_probe_id")) or report_id or msm_id
         key = {
             "msm_id": msm_id,
             "measurement_start_time": time_us,

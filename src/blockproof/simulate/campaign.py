@@ -27,7 +27,7 @@ Theory of operation
    through the codec (``trace_to_test_keys``, ``control_response_to_json``), the
    classifier (``analyze``, its keys written with ``analysis_to_test_keys``, as the
    probe does) and the envelope (``Measurement``, ``measurement_to_json``, plus
-   ``x_key_id``) into one JSON line in which the per-measurement values (times,
+   ``x_probe_id``) into one JSON line in which the per-measurement values (times,
    measurement and session times, report id, network, probe key, HTTP ``Date``) are
    slots. Each template's verdict is checked against what its interference must
    produce (``MethodInfo.rule_ids``; "ok" for none): a mismatch is a bug and raises
@@ -976,7 +976,7 @@ def _build_template(
         test_keys=test_keys,
     )
     obj = measurement_to_json(measurement)
-    obj["x_key_id"] = slot["key"]
+    obj["x_probe_id"] = slot["key"]
     line = dumps_line(obj)
     pieces: list[str] = []
     order: list[int] = []

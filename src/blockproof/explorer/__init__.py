@@ -1,0 +1,1 @@
+"""The explorer and evidence reports: what journalists read and courts can verify."""

@@ -1,0 +1,63 @@
+"""The explorer's commands: ``report`` (an event's evidence report). Glue only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from blockproof.errors import InputError
+
+
+@click.command("report")
+@click.argument("event_id")
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The store (after `blockproof analyze`).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the report (FILE.html).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(1, 200),
+    default=12,
+    show_default=True,
+    help="Sample measurements listed with their hashes and signature status.",
+)
+def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
+    """Write the evidence report of one event (id or unique prefix, see `blockproof events`).
+
+    A self-contained page that renders offline and prints as it shows: the
+    summary, an hourly timeline, the networks, how the block works, methodology
+    and limits, sample measurements with the SHA-256 of their bytes and their
+    signatures, and how to verify them with `blockproof verify`.
+    """
+    from blockproof.explorer.evidence import gather
+    from blockproof.explorer.report import render_html
+    from blockproof.pipeline.commands import need_pipeline
+    from blockproof.pipeline.store import Store
+    from blockproof.probe.console import stderr
+
+    need_pipeline()
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out {out}: the report is written as HTML (FILE.html)")
+    evidence = gather(Store(str(store)), event_id, sample_size=samples)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(render_html(evidence), encoding="utf-8")
+    tmp.replace(out)
+    stderr.print(f"report for {evidence.event['id']} written to {out}", soft_wrap=True)
+
+
+COMMANDS = (report_cmd,)
+
+
+def register(group: click.Group) -> None:
+    for command in COMMANDS:
+        group.add_command(command)

@@ -1,0 +1,295 @@
+"""Everything an evidence report (and the explorer's event page) says about one event.
+
+``gather(store, event_id)`` reads the analysis (``events.json``, the hourly
+cells) and the store's tables and returns an ``Evidence``: the event, a
+plain-language summary, the hourly timeline of the platform in the country
+(every hour of the window, hours without data marked as such, never as "ok"),
+the networks, the methods with what they mean, and a sample of measurements
+with their exact bytes' SHA-256 and signature status. Rendering lives
+elsewhere (``explorer.report``); this module only reads and computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from blockproof.errors import InputError
+from blockproof.pipeline.store import Store
+from blockproof.platforms import profiles
+from blockproof.signing import SignatureStatus, verify_measurement
+
+CONTEXT_HOURS = 48  # timeline hours shown before the start and after the end
+MAX_TIMELINE_HOURS = 24 * 120
+SAMPLE_SIZE = 12
+
+METHOD_TEXT = {
+    "tls": "resetting or dropping the TLS connection right after the browser's ClientHello "
+    "names the site (SNI filtering), while the same handshake succeeds from outside",
+    "dns": "answering DNS queries for the site with a wrong address (often a blockpage "
+    "server's or a private one), where the uncensored control gets the real one",
+    "tcp_ip": "blocking TCP connections to the site's IP addresses",
+    "http-diff": "replacing the page with a different one (a blockpage) over plain HTTP",
+    "http-failure": "breaking the HTTP exchange (connection reset or dropped mid-request)",
+    "throttling": "slowing the site's traffic down to a crawl while connections succeed",
+    "outage": "cutting the network off altogether (every platform at once)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Hour:
+    hour: datetime
+    ok: int
+    anomaly: int
+    confirmed: int
+    failure: int
+    probes: int
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.anomaly + self.confirmed + self.failure
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    msm_id: str
+    measurement_start_time: str
+    probe_asn: int
+    input: str | None
+    outcome: str
+    method: str
+    rule_id: str
+    explanation: str
+    fingerprint: str | None
+    sha256: str | None  # of the measurement's bytes as received; None if the source is gone
+    signature: str  # valid | unsigned | invalid
+    key_id: str | None
+
+
+@dataclass(slots=True)
+class Evidence:
+    event: dict[str, Any]
+    platform_name: str
+    summary: str
+    timeline: list[Hour]
+    samples: list[Sample]
+    methods: list[dict[str, Any]] = field(default_factory=list)
+    generated: str = ""
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def find_event(store: Store, event_id: str) -> dict[str, Any]:
+    """The event with this id (or the one id it is a unique prefix of)."""
+    from blockproof.pipeline.analyze import load_events
+
+    events = load_events(store)
+    exact = [e for e in events if e["id"] == event_id]
+    matches = exact or [e for e in events if e["id"].startswith(event_id)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(e["id"] for e in events[:10]) or "none"
+    if not matches:
+        raise InputError(f"no event {event_id!r} in {store.root} (events: {known})")
+    raise InputError(f"{event_id!r} matches {len(matches)} events; give more of the id")
+
+
+def _platform_name(event: dict[str, Any]) -> str:
+    if event["platform"] == "*":
+        return "every platform"
+    platform = profiles().get(event["platform"])
+    return platform.name if platform else event["platform"]
+
+
+def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
+    """The one sentence a reader needs first."""
+    networks = event["networks"]
+    first = networks[0] if networks else None
+    where = event["country"]
+    if first is not None:
+        others = len(networks) - 1
+        name = f" ({first['name']})" if first.get("name") else ""
+        where += f" on AS{first['asn']}{name}" + (
+            f" and {others} other network{'s' if others != 1 else ''}" if others else ""
+        )
+    start = _parse(event["start"])
+    earliest = _parse(event["start_earliest"])
+    since = (
+        f"between {earliest:%Y-%m-%d %H:%M} and {start:%H:%M} UTC"
+        if earliest.date() == start.date() and earliest != start
+        else f"from {start:%Y-%m-%d %H:%M} UTC"
+    )
+    if event["end"]:
+        until = f"until {_parse(event['end']):%Y-%m-%d %H:%M} UTC"
+        verb = "was"
+    else:
+        until = "and is still blocked at the end of the data"
+        verb = "has been"
+    if event["kind"] == "outage":
+        what = f"The internet was cut off in {where}, {since} {until}"
+    else:
+        what = f"{platform_name} {verb} blocked in {where} {since} {until}"
+    methods = event.get("methods") or []
+    how = ""
+    if methods and event["kind"] != "outage":
+        main = methods[0]["method"]
+        how = f", mostly by {METHOD_TEXT.get(main, main)}"
+    counts = (
+        f"{event['n_measurements']:,} measurements from {event['n_probes']:,} probes, "
+        f"{event['n_blocked']:,} of them showing the block"
+        + (f" ({event['n_confirmed']:,} confirmed by a known blockpage or DNS fingerprint)"
+           if event.get("n_confirmed") else "")
+    )  # fmt: skip
+    return f"{what}{how}. Evidence: {counts}; confidence: {event['confidence']}."
+
+
+def _timeline(store: Store, event: dict[str, Any]) -> list[Hour]:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not store.cells_path.exists():
+        return []
+    start = _parse(event["start_earliest"]) - timedelta(hours=CONTEXT_HOURS)
+    end_text = event["end_latest"] or event["end"]
+    cells = pq.read_table(store.cells_path)
+    cc_mask = pc.equal(cells["probe_cc"], event["country"])
+    if event["platform"] != "*":
+        cc_mask = pc.and_(cc_mask, pc.equal(cells["platform"], event["platform"]))
+    cells = cells.filter(cc_mask)
+    if cells.num_rows == 0:
+        return []
+    last_data = datetime.fromtimestamp(int(pc.max(cells["hour"]).as_py()), UTC)
+    end = (_parse(end_text) + timedelta(hours=CONTEXT_HOURS)) if end_text else last_data
+    end = min(end, start + timedelta(hours=MAX_TIMELINE_HOURS))
+    lo, hi = int(start.timestamp()), int(end.timestamp())
+    cells = cells.filter(
+        pc.and_(pc.greater_equal(cells["hour"], lo), pc.less_equal(cells["hour"], hi))
+    )
+    sums: dict[int, list[int]] = {}
+    for row in cells.select(
+        ["hour", "ok", "anomaly", "confirmed", "failure", "n_probes"]
+    ).to_pylist():
+        acc = sums.setdefault(row["hour"], [0, 0, 0, 0, 0])
+        for i, key in enumerate(("ok", "anomaly", "confirmed", "failure", "n_probes")):
+            acc[i] += row[key]
+    hours: list[Hour] = []
+    for stamp in range(lo - lo % 3600, hi + 1, 3600):
+        ok, anomaly, confirmed, failure, probes = sums.get(stamp, [0, 0, 0, 0, 0])
+        hours.append(
+            Hour(datetime.fromtimestamp(stamp, UTC), ok, anomaly, confirmed, failure, probes)
+        )
+    return hours
+
+
+def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
+    """A sample of the event's blocked measurements: for each network and method, the
+    clearest one (fingerprint-confirmed first, then the earliest), with its verdict, the
+    SHA-256 of its bytes as received and its signature status."""
+    import duckdb
+
+    asns = [int(n["asn"]) for n in event["networks"]]
+    if not asns or not store.files("verdicts"):
+        return []
+    start = _parse(event["start_earliest"])
+    end = _parse(event["end_latest"]) if event.get("end_latest") else None
+    platform_clause = "" if event["platform"] == "*" else "AND v.platform = $platform"
+
+    def table(name: str) -> str:
+        files = [str(p) for p in store.files(name)]
+        return f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
+
+    con = duckdb.connect()
+    try:
+        params: dict[str, Any] = {"cc": event["country"], "asns": asns, "start": start,
+                                  "size": size}  # fmt: skip
+        if event["platform"] != "*":
+            params["platform"] = event["platform"]
+        end_clause = ""
+        if end is not None:
+            end_clause = "AND v.measurement_start_time < $end"
+            params["end"] = end
+        rows = con.execute(
+            f"""
+            WITH picked AS (
+                SELECT v.msm_id, v.probe_asn, v.outcome, v.method, v.rule_id, v.explanation,
+                       v.fingerprint,
+                       row_number() OVER (
+                           PARTITION BY v.probe_asn, v.method
+                           ORDER BY v.outcome <> 'confirmed', v.measurement_start_time, v.msm_id
+                       ) AS rank
+                FROM {table("verdicts")} v
+                WHERE v.probe_cc = $cc AND v.probe_asn IN (SELECT unnest($asns))
+                  AND v.measurement_start_time >= $start {end_clause} {platform_clause}
+                  AND v.outcome IN ('anomaly', 'confirmed')
+            ), chosen AS (
+                SELECT * FROM picked WHERE rank = 1
+                ORDER BY outcome <> 'confirmed', probe_asn, method LIMIT $size
+            )
+            SELECT c.msm_id, strftime(m.measurement_start_time, '%Y-%m-%d %H:%M:%S'),
+                   c.probe_asn, m.input, c.outcome, c.method, c.rule_id, c.explanation,
+                   c.fingerprint, m.source_sha256, m.source_line
+            FROM chosen c JOIN {table("measurements")} m USING (msm_id)
+            ORDER BY c.probe_asn, c.method
+            """,
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    samples: list[Sample] = []
+    for (msm_id, start, asn, url, outcome, method, rule_id, explanation, fingerprint,
+         source_sha, source_line) in rows:  # fmt: skip
+        digest, signature, key_id = None, "unknown", None
+        try:
+            raw = store.raw_measurement(source_sha, int(source_line))
+        except Exception:
+            raw = None
+        if raw is not None:
+            digest = hashlib.sha256(raw).hexdigest()
+            try:
+                check = verify_measurement(orjson.loads(raw))
+                signature, key_id = str(check.status), check.key_id
+            except orjson.JSONDecodeError:
+                signature = str(SignatureStatus.INVALID)
+        samples.append(
+            Sample(
+                msm_id,
+                start,
+                int(asn),
+                url,
+                outcome,
+                method,
+                rule_id,
+                explanation or "",
+                fingerprint,
+                digest,
+                signature,
+                key_id,
+            )
+        )
+    return samples
+
+
+def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Evidence:
+    """The evidence for one event (see the module docstring)."""
+    store.require()
+    event = find_event(store, event_id)
+    name = _platform_name(event)
+    methods = [
+        {**m, "meaning": METHOD_TEXT.get(m["method"], m["method"])}
+        for m in event.get("methods") or []
+    ]
+    return Evidence(
+        event=event,
+        platform_name=name,
+        summary=summary_sentence(event, name),
+        timeline=_timeline(store, event),
+        samples=_samples(store, event, sample_size),
+        methods=methods,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )

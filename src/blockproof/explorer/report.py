@@ -1,0 +1,266 @@
+"""Evidence reports: one self-contained, printable HTML page per event.
+
+For a non-technical reader first (the summary sentence, a timeline chart, the
+networks, how the block works in plain words) and an expert second
+(methodology and its limits, a sample of measurements with the SHA-256 of
+their exact bytes and their signature status, and how to check them with
+``blockproof verify``). No scripts, no external resources: the chart is inline
+SVG, the style inline CSS, so the file renders offline and prints as it shows.
+Every value taken from a measurement is HTML-escaped: measurements carry
+hostile HTML (blockpages) by nature.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from blockproof.explorer.evidence import Evidence, Hour
+from blockproof.verdict.judge import RULES_VERSION
+
+COLOURS = {"ok": "#2e7d32", "anomaly": "#ef6c00", "confirmed": "#c62828", "failure": "#9e9e9e"}
+
+CSS = """
+body { font: 15px/1.5 Georgia, 'DejaVu Serif', serif; color: #1a1a1a; max-width: 60rem;
+       margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem;
+       border-bottom: 1px solid #ccc; }
+.summary { font-size: 1.1rem; background: #f6f6f2; padding: .8rem 1rem; border-left: 4px solid
+       #c62828; }
+table { border-collapse: collapse; width: 100%; font-size: .85rem; }
+th, td { border-bottom: 1px solid #ddd; padding: .25rem .4rem; text-align: left;
+       vertical-align: top; }
+td.num, th.num { text-align: right; } code, .mono { font-family: 'DejaVu Sans Mono', monospace;
+       font-size: .8rem; word-break: break-all; }
+.legend span { display: inline-block; margin-right: 1rem; } .legend i { display: inline-block;
+       width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
+.meta { color: #555; font-size: .85rem; }
+@media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
+       tr { break-inside: avoid; } }
+"""
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def timeline_svg(hours: list[Hour], *, width: int = 900, height: int = 180) -> str:
+    """Stacked hourly bars (ok/anomaly/confirmed/failure); hours without data stay empty."""
+    if not hours:
+        return "<p>No hourly data for this platform and country.</p>"
+    peak = max((h.total for h in hours), default=0) or 1
+    bar = width / len(hours)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 30}" '
+        f'width="100%" role="img" aria-label="measurements per hour">',
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>',
+    ]
+    for i, hour in enumerate(hours):
+        x = i * bar
+        if hour.total == 0:
+            parts.append(
+                f'<rect x="{x:.2f}" y="{height - 3}" width="{max(bar, 0.5):.2f}" height="3" '
+                'fill="#e0e0e0"><title>'
+                f"{hour.hour:%Y-%m-%d %H:00} UTC: no data</title></rect>"
+            )
+            continue
+        y = float(height)
+        title = (
+            f"{hour.hour:%Y-%m-%d %H:00} UTC: {hour.ok} ok, {hour.anomaly} anomaly, "
+            f"{hour.confirmed} confirmed, {hour.failure} failure; {hour.probes} probes"
+        )
+        for key in ("ok", "anomaly", "confirmed", "failure"):
+            count = getattr(hour, key)
+            if not count:
+                continue
+            h = count / peak * (height - 10)
+            y -= h
+            parts.append(
+                f'<rect x="{x:.2f}" y="{y:.2f}" width="{max(bar, 0.5):.2f}" height="{h:.2f}" '
+                f'fill="{COLOURS[key]}"><title>{_e(title)}</title></rect>'
+            )
+    # day ticks
+    previous_day = None
+    for i, hour in enumerate(hours):
+        if hour.hour.hour == 0 and hour.hour.date() != previous_day:
+            previous_day = hour.hour.date()
+            x = i * bar
+            parts.append(
+                f'<line x1="{x:.2f}" y1="{height}" x2="{x:.2f}" y2="{height + 5}" stroke="#555"/>'
+            )
+            if hour.hour.day % max(1, len(hours) // 24 // 10) == 0:
+                parts.append(
+                    f'<text x="{x + 2:.2f}" y="{height + 18}" font-size="10" '
+                    f'font-family="sans-serif">{hour.hour:%m-%d}</text>'
+                )
+    parts.append(
+        f'<text x="2" y="10" font-size="10" font-family="sans-serif">{peak} per hour</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend() -> str:
+    items = "".join(
+        f'<span><i style="background:{colour}"></i>{name}</span>'
+        for name, colour in COLOURS.items()
+    )
+    return f'<p class="legend">{items}<span><i style="background:#e0e0e0"></i>no data</span></p>'
+
+
+def _when(text: str | None) -> str:
+    if not text:
+        return "ongoing"
+    return f"{datetime.fromisoformat(text.replace('Z', '+00:00')):%Y-%m-%d %H:%M}"
+
+
+def _networks(evidence: Evidence) -> str:
+    rows = []
+    for n in evidence.event["networks"]:
+        share = (
+            f"{n['blocked_probe_hours'] / n['scored_probe_hours']:.0%}"
+            if n.get("scored_probe_hours")
+            else "-"
+        )
+        restorations = ", ".join(
+            f"{_when(a)}-{_when(b)[-5:]}" for a, b in n.get("restorations", [])
+        )
+        rows.append(
+            f"<tr><td>AS{_e(n['asn'])}</td><td>{_e(n.get('name'))}</td>"
+            f"<td>{_e(_when(n['start']))} (earliest {_e(_when(n['start_earliest']))})</td>"
+            f"<td>{_e(_when(n.get('end')))}</td>"
+            f"<td class=num>{_e(n.get('blocked_probe_hours'))} / "
+            f"{_e(n.get('scored_probe_hours'))} ({share})</td>"
+            f"<td>{_e(restorations) or '-'}</td></tr>"
+        )
+    return (
+        "<table><tr><th>network</th><th>name</th><th>start (UTC)</th><th>end (UTC)</th>"
+        "<th class=num>blocked / measured probe-hours</th><th>brief restorations</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _methods(evidence: Evidence) -> str:
+    items = "".join(
+        f"<li><b>{_e(m['method'])}</b> ({m['share']:.0%} of the blocked measurements, "
+        f"{m['count']:,}): {_e(m['meaning'])}.</li>"
+        for m in evidence.methods
+    )
+    return f"<ul>{items}</ul>" if items else "<p>No method recorded.</p>"
+
+
+def _samples(evidence: Evidence) -> str:
+    rows = []
+    for s in evidence.samples:
+        signature = {
+            "valid": f"valid (probe key {_e(s.key_id)})",
+            "unsigned": "unsigned",
+        }.get(s.signature, f"{_e(s.signature)}")
+        rows.append(
+            f"<tr><td class=mono>{_e(s.msm_id)}</td><td>{_e(s.measurement_start_time)}</td>"
+            f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
+            f"<td>{_e(s.outcome)} / {_e(s.method)}<br><span class=mono>{_e(s.rule_id)}</span>"
+            f"</td><td>{_e(s.explanation)}</td>"
+            f"<td class=mono>{_e(s.sha256) or 'source not kept'}</td><td>{signature}</td></tr>"
+        )
+    if not rows:
+        return "<p>No sample measurements are stored for this event.</p>"
+    return (
+        "<table><tr><th>measurement</th><th>time (UTC)</th><th>network</th><th>URL</th>"
+        "<th>verdict / rule</th><th>why</th><th>SHA-256 of the measurement</th>"
+        "<th>signature</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+METHODOLOGY = """
+<p>Each measurement is a <a href="https://github.com/ooni/spec">Web Connectivity</a> test:
+the probe resolves the site's name, connects to its addresses, performs the TLS handshake
+naming the site, and fetches the page, recording every step and its failure; a control
+server outside the censorship does the same. Each measurement is judged by explicit rules
+(rules version {rules}): OONI's Web Connectivity classification, recomputed, plus an
+explicit TLS method; a verdict is <i>confirmed</i> only when the page or DNS answer matches
+a known blockpage fingerprint of the OONI or Citizen Lab databases.</p>
+<p>Measurements are grouped per platform, country, network and hour, counted in distinct
+probes. An event starts where a change-point detector (Bernoulli likelihood-ratio CUSUM)
+finds the share of blocked probes rising far above the network's own past, confirmed by a
+binomial evidence floor; start and end are given with the interval in which they lie.
+Hours without measurements are shown as "no data", never as accessible.</p>
+<p><b>Limits.</b> A single measurement can be wrong: networks fail, sites go down, CDNs
+answer differently in different places. The rules count a failure the control also saw as
+the site being down, not as censorship, and an event needs many blocked probe-hours on
+the same network. Coverage is limited to the networks and hours where probes ran; a
+network absent from this report was not measured, not found free. Fingerprint matches
+("confirmed") are the strongest evidence; other anomalies are strong in number, weaker
+one by one.</p>
+"""
+
+VERIFY = """
+<ol>
+<li>Obtain the measurement files (the collector's export, or the probe's spool) and install
+blockproof.</li>
+<li>Check a file's bytes: <code>sha256sum FILE</code> must print the SHA-256 shown above
+for that measurement (a collector export holds one measurement per line; the hash is of the
+line without its newline).</li>
+<li>Check its signature and its place in the collector's transparency log:
+<code>blockproof verify FILE --receipt FILE.receipt.json</code> prints VERIFIED when the
+probe's Ed25519 signature covers exactly this content and the receipt's inclusion proof
+leads to a tree head signed by the collector.</li>
+<li>Check that the log was never rewritten: save the collector's tree head now
+(<code>blockproof collector head URL &gt; head.json</code>) and later run
+<code>blockproof verify --consistency head.json newer-head.json --collector URL</code>.</li>
+</ol>
+"""
+
+
+def render_html(evidence: Evidence) -> str:
+    event = evidence.event
+    title = (
+        f"{evidence.platform_name} blocked in {event['country']}"
+        if event["kind"] != "outage"
+        else f"Internet outage in {event['country']}"
+    )
+    first, last = (
+        (evidence.timeline[0].hour, evidence.timeline[-1].hour)
+        if evidence.timeline
+        else (None, None)
+    )
+    span = f"{first:%Y-%m-%d %H:00} to {last:%Y-%m-%d %H:00} UTC" if first and last else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}: evidence report {_e(event["id"])}</title>
+<style>{CSS}</style></head>
+<body>
+<h1>{_e(title)}</h1>
+<p class="meta">Evidence report for event <code>{_e(event["id"])}</code>, generated
+{_e(evidence.generated)} by blockproof (rules version {
+        _e(event.get("rules_version", RULES_VERSION))
+    }).</p>
+<p class="summary">{_e(evidence.summary)}</p>
+
+<h2>Timeline</h2>
+<p>Measurements of {_e(evidence.platform_name)} in {_e(event["country"])} per hour, all
+networks, {_e(span)}: accessible (ok), blocked (anomaly), blocked and matched to a known
+blockpage (confirmed), and failed measurements.</p>
+{_legend()}
+{timeline_svg(evidence.timeline)}
+
+<h2>Networks</h2>
+{_networks(evidence)}
+
+<h2>How it is blocked</h2>
+{_methods(evidence)}
+
+<h2>Sample measurements</h2>
+<p>{len(evidence.samples)} of the event's measurements, the ones showing the block most
+clearly (fingerprint matches first). Each can be checked independently (below).</p>
+{_samples(evidence)}
+
+<h2>Methodology and its limits</h2>
+{METHODOLOGY.format(rules=_e(event.get("rules_version", RULES_VERSION)))}
+
+<h2>How to verify this report</h2>
+{VERIFY}
+</body></html>
+"""

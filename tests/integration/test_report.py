@@ -1,0 +1,85 @@
+"""Evidence reports on a simulated Pakistan-2024 store: content, hashes, escaping, offline."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from blockproof.cli import main
+
+HOSTILE = '<script>alert("x")</script> PTCL'
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+    """A small simulated campaign whose PTCL network name is hostile HTML; its store."""
+    root = tmp_path_factory.mktemp("report")
+    raw = root / "pk.jsonl.gz"
+    code, _, err = invoke(
+        "simulate", "pakistan-2024-x", "--probes", "40", "--days", "30", "--out", str(raw)
+    )
+    assert code == 0, err
+    lines = gzip.decompress(raw.read_bytes()).replace(
+        b"Pakistan Telecommunication Company Limited", HOSTILE.replace('"', '\\"').encode()
+    )
+    raw.write_bytes(gzip.compress(lines))
+    store = root / "store"
+    for args in (("ingest", str(raw), "--store", str(store)), ("analyze", "--store", str(store))):
+        code, _, err = invoke(*args)
+        assert code == 0, err
+    hashes = {hashlib.sha256(line).hexdigest() for line in lines.splitlines() if line}
+    return store, hashes
+
+
+@pytest.mark.timeout(300)
+def test_report_of_the_x_block(campaign: tuple[Path, set[str]], tmp_path: Path) -> None:
+    store, hashes = campaign
+    out = tmp_path / "report.html"
+    code, _, err = invoke("report", "pk-x-20240217", "--store", str(store), "--out", str(out))
+    assert code == 0, err
+    html = out.read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "X (Twitter) has been blocked in PK on AS" in text
+    assert "measurements from" in text
+    assert "mostly by resetting or dropping the TLS connection" in text
+    for heading in ("Timeline", "Networks", "How it is blocked", "Sample measurements",
+                    "Methodology and its limits", "How to verify this report"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in html
+    # every sample's hash is the SHA-256 of one measurement line exactly as simulated
+    shown = set(re.findall(r"\b[0-9a-f]{64}\b", html))
+    assert len(shown) >= 5
+    assert shown <= hashes
+    assert "unsigned" in text  # simulated measurements carry no signature
+    # hostile HTML from a measurement is shown, escaped, never run
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; PTCL" in html
+    # self-contained: nothing is fetched when the page renders
+    assert not re.search(r"<(link|img|iframe|object|embed)\b|\bsrc=", html)
+    assert "<svg" in html
+
+
+def test_report_errors_are_clear(campaign: tuple[Path, set[str]], tmp_path: Path) -> None:
+    store, _ = campaign
+    code, _, err = invoke(
+        "report", "nope", "--store", str(store), "--out", str(tmp_path / "r.html")
+    )
+    assert code == 2
+    assert "no event 'nope'" in err
+    code, _, err = invoke("report", "pk-", "--store", str(store), "--out", str(tmp_path / "r.html"))
+    assert code == 2
+    assert "matches" in err
+    code, _, err = invoke(
+        "report", "pk-x-20240217", "--store", str(store), "--out", str(tmp_path / "r.pdf")
+    )
+    assert code == 2
+    assert "HTML" in err
