@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench venv clean help java
+.PHONY: demo test lint typecheck bench venv clean help system
 
 help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
@@ -26,12 +26,20 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/blockproof demo
 
-# The Spark engine's tests need a Java runtime (Debian's default-jre-headless, Java 17).
+# System packages the tests need, from Debian: a Java runtime for the Spark engine
+# (default-jre-headless), Chromium to print evidence reports as PDF, and poppler-utils
+# (pdftotext) to read them back. Installed only when missing; `apt-get update` once.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-java:
-	@command -v java >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends default-jre-headless; }
+system:
+	@missing=""; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
 
-test: $(STAMP) java
+test: $(STAMP) system
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,31 @@ def test_report_errors_are_clear(campaign: tuple[Path, set[str]], tmp_path: Path
     assert code == 2
     assert "matches" in err
     code, _, err = invoke(
-        "report", "pk-x-20240217", "--store", str(store), "--out", str(tmp_path / "r.pdf")
+        "report", "pk-x-20240217", "--store", str(store), "--out", str(tmp_path / "r.docx")
     )
     assert code == 2
-    assert "HTML" in err
+    assert "FILE.html or FILE.pdf" in err
+
+
+@pytest.mark.timeout(300)
+def test_pdf_report_carries_the_summary_and_the_hashes(
+    campaign: tuple[Path, set[str]], tmp_path: Path
+) -> None:
+    """Printed by headless Chromium (installed by `make test`), read back with pdftotext."""
+    store, hashes = campaign
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    for out in (html, pdf):
+        code, _, err = invoke("report", "pk-x-20240217", "--store", str(store), "--out", str(out))
+        assert code == 0, err
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    flat = re.sub(r"\s+", " ", text)
+    assert "X (Twitter) has been blocked in PK on AS" in flat
+    assert "How to verify this report" in flat
+    in_html = set(re.findall(r"\b[0-9a-f]{64}\b", html.read_text()))
+    assert in_html
+    assert in_html <= hashes
+    for digest in in_html:  # each on a line of its own, whole
+        assert digest in text, digest

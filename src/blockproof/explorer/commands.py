@@ -21,7 +21,8 @@ from blockproof.errors import InputError
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the report (FILE.html).",
+    help="Where to write the report: FILE.html (self-contained) or FILE.pdf (printed by "
+    "headless Chromium).",
 )
 @click.option(
     "--samples",
@@ -45,13 +46,26 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
     from blockproof.probe.console import stderr
 
     need_pipeline()
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--out {out}: the report is written as HTML (FILE.html)")
+    kind = out.suffix.lower()
+    if kind not in (".html", ".htm", ".pdf"):
+        raise InputError(f"--out {out}: write FILE.html or FILE.pdf")
+    if kind == ".pdf":
+        from blockproof.explorer.pdf import find_browser
+
+        find_browser()  # fail before the work if PDF cannot be made
     evidence = gather(Store(str(store)), event_id, sample_size=samples)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(render_html(evidence), encoding="utf-8")
-    tmp.replace(out)
+    html = out.with_name(out.name + ".tmp.html")
+    try:
+        html.write_text(render_html(evidence), encoding="utf-8")
+        if kind == ".pdf":
+            from blockproof.explorer.pdf import html_to_pdf
+
+            html_to_pdf(html, out)
+        else:
+            html.replace(out)
+    finally:
+        html.unlink(missing_ok=True)
     stderr.print(f"report for {evidence.event['id']} written to {out}", soft_wrap=True)
 
 

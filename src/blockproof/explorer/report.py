@@ -31,10 +31,11 @@ table { border-collapse: collapse; width: 100%; font-size: .85rem; }
 th, td { border-bottom: 1px solid #ddd; padding: .25rem .4rem; text-align: left;
        vertical-align: top; }
 td.num, th.num { text-align: right; } code, .mono { font-family: 'DejaVu Sans Mono', monospace;
-       font-size: .8rem; word-break: break-all; }
+       font-size: .8rem; overflow-wrap: anywhere; }
 .legend span { display: inline-block; margin-right: 1rem; } .legend i { display: inline-block;
        width: .8rem; height: .8rem; margin-right: .3rem; vertical-align: middle; }
 .meta { color: #555; font-size: .85rem; }
+ol.hashes code { font-size: .75rem; word-break: normal; white-space: nowrap; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
        tr { break-inside: avoid; } }
 """
@@ -161,15 +162,20 @@ def _samples(evidence: Evidence) -> str:
             f"<tr><td class=mono>{_e(s.msm_id)}</td><td>{_e(s.measurement_start_time)}</td>"
             f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
             f"<td>{_e(s.outcome)} / {_e(s.method)}<br><span class=mono>{_e(s.rule_id)}</span>"
-            f"</td><td>{_e(s.explanation)}</td>"
-            f"<td class=mono>{_e(s.sha256) or 'source not kept'}</td><td>{signature}</td></tr>"
+            f"</td><td>{_e(s.explanation)}</td><td>{signature}</td></tr>"
         )
     if not rows:
         return "<p>No sample measurements are stored for this event.</p>"
+    hashes = "".join(
+        f"<li><code>{_e(s.msm_id)}</code><br><code>{_e(s.sha256) or 'source not kept'}</code></li>"
+        for s in evidence.samples
+    )
     return (
         "<table><tr><th>measurement</th><th>time (UTC)</th><th>network</th><th>URL</th>"
-        "<th>verdict / rule</th><th>why</th><th>SHA-256 of the measurement</th>"
-        "<th>signature</th></tr>" + "".join(rows) + "</table>"
+        "<th>verdict / rule</th><th>why</th><th>signature</th></tr>"
+        + "".join(rows)
+        + "</table><p>The SHA-256 of each sample measurement's bytes, as received:</p>"
+        + f'<ol class="hashes">{hashes}</ol>'
     )
 
 
