@@ -151,3 +151,7 @@ def test_demo_runs_the_pipeline_and_prints_the_timeline(tmp_path: Path) -> None:
         ("platform_block", "x"),
     }
     assert "real timeline" in err
+    reports = list(tmp_path.glob("report-pk-x-*.html"))
+    assert len(reports) == 1
+    assert "evidence report of the X block" in err
+    assert "X (Twitter) has been blocked in PK" in reports[0].read_text()

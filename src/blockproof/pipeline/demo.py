@@ -102,8 +102,25 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
             )
         real.add_row(row["date_utc_or_local"], row["event"][:90], label)
     console.print(real)
+    evidence_report = _write_report(store, events, workdir)
+    if evidence_report is not None:
+        console.print(f"  evidence report of the X block: {evidence_report}", soft_wrap=True)
     console.print(
         f"  pipeline demo: {time.monotonic() - started:.1f} s;"
         f" `blockproof events --store {store.root}` lists the events again"
     )
     return store
+
+
+def _write_report(store: Store, events: list[Event], workdir: Path) -> Path | None:
+    """The evidence report of the longest X block, as a self-contained HTML page."""
+    from blockproof.explorer.evidence import gather
+    from blockproof.explorer.report import render_html
+
+    blocks = [e for e in events if e.platform == "x" and e.kind == "platform_block"]
+    if not blocks:
+        return None
+    main = max(blocks, key=lambda e: e.n_measurements)
+    path = workdir / f"report-{main.id}.html"
+    path.write_text(render_html(gather(store, main.id)), encoding="utf-8")
+    return path
