@@ -286,7 +286,7 @@ def lab_run(scenario: str, urls: tuple[str, ...], concurrency: int, check: bool)
 
 register_probe(main)
 register_pipeline(main)
-register_explorer(main)
+register_explorer(main, serve)
 register_collector(main, serve)
 
 

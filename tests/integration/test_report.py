@@ -108,3 +108,46 @@ def test_pdf_report_carries_the_summary_and_the_hashes(
     assert in_html <= hashes
     for digest in in_html:  # each on a line of its own, whole
         assert digest in text, digest
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(300)
+async def test_explorer_home_event_measurement_download(
+    campaign: tuple[Path, set[str]],
+) -> None:
+    import httpx
+
+    from blockproof.explorer.app import create_app
+
+    store, hashes = campaign
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://explorer") as client:
+        home = await client.get("/")
+        assert home.status_code == 200
+        event_id = re.search(r'href="/events/(pk-x-20240217[^"]+)"', home.text).group(1)
+        assert "blocked now" in home.text
+
+        event = await client.get(f"/events/{event_id}")
+        assert event.status_code == 200
+        assert "X (Twitter) has been blocked in PK" in event.text
+        links = re.findall(r'href="(/measurements/[^"]+)"', event.text)
+        assert links
+
+        page = await client.get(links[0])
+        assert page.status_code == 200
+        digest = re.search(r"\b[0-9a-f]{64}\b", page.text).group(0)
+        assert digest in hashes
+        assert "<script" not in page.text  # the raw JSON holds hostile HTML, escaped
+        raw = await client.get(links[0] + ".json")
+        assert raw.status_code == 200
+        assert hashlib.sha256(raw.content).hexdigest() == digest
+        assert "attachment" in raw.headers["content-disposition"]
+
+        api = (await client.get("/api/events")).json()
+        assert any(e["id"] == event_id for e in api["events"])
+        evidence = (await client.get(f"/api/events/{event_id}")).json()
+        assert evidence["summary"].startswith("X (Twitter) has been blocked in PK")
+        assert evidence["timeline"][0]["hour"].endswith(":00:00Z")
+
+        for path in ("/events/nope", "/measurements/nope", "/api/events/nope"):
+            assert (await client.get(path)).status_code == 404, path

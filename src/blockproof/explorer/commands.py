@@ -69,9 +69,31 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
     stderr.print(f"report for {evidence.event['id']} written to {out}", soft_wrap=True)
 
 
-COMMANDS = (report_cmd,)
+@click.command("explorer")
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The store (after `blockproof analyze`).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535))
+def serve_explorer(store: Path, host: str, port: int) -> None:
+    """The explorer: events, evidence pages and measurements of a store, read-only.
+
+    \b
+    Pages: / (events, platform by country), /events/ID (the evidence report),
+    /measurements/ID (verdict, hash, signature, raw JSON; add .json to download).
+    JSON: /api/events, /api/events/ID.
+    """
+    import uvicorn
+
+    from blockproof.explorer.app import create_app
+
+    click.echo(f"explorer: store {store}, on http://{host}:{port}/", err=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
 
-def register(group: click.Group) -> None:
-    for command in COMMANDS:
-        group.add_command(command)
+def register(group: click.Group, serve: click.Group) -> None:
+    group.add_command(report_cmd)
+    serve.add_command(serve_explorer)

@@ -293,3 +293,84 @@ def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Ev
         methods=methods,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementView:
+    """One stored measurement: its row, its verdict, and its bytes as received."""
+
+    row: dict[str, Any]
+    raw: bytes | None
+    sha256: str | None
+    signature: str
+    key_id: str | None
+
+
+def _candidate_files(store: Store, table: str, msm_id: str) -> list[str]:
+    """The table's files that can hold ``msm_id``: ids start with a UTC date and hold the
+    country (``20240217175306_PK_webconnectivity_...``, OONI's upload-time uids too), so
+    the day (and the day before, for uids stamped at upload) narrows the files; anything
+    else means every file."""
+    files = store.files(table)
+    parts = msm_id.split("_")
+    if len(parts) >= 3 and len(parts[0]) >= 8 and parts[0][:8].isdigit():
+        try:
+            day = datetime.strptime(parts[0][:8], "%Y%m%d")
+        except ValueError:
+            return [str(p) for p in files]
+        days = {f"day={(day - timedelta(days=k)):%Y-%m-%d}" for k in (0, 1)}
+        chosen = [p for p in files if any(d in p.parts for d in days)]
+        cc = f"cc={parts[1]}"
+        chosen = [p for p in chosen if cc in p.parts] or chosen
+        if chosen:
+            return [str(p) for p in chosen]
+    return [str(p) for p in files]
+
+
+def measurement_view(store: Store, msm_id: str) -> MeasurementView | None:
+    """The measurement ``msm_id`` (None if the store has no such measurement)."""
+    import duckdb
+
+    def source(table: str) -> str:
+        files = _candidate_files(store, table, msm_id)
+        return f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
+
+    if not store.files("measurements"):
+        return None
+    con = duckdb.connect()
+    try:
+        cursor = con.execute(
+            f"""
+            SELECT m.*, v.outcome, v.method, v.rule_id, v.explanation, v.fingerprint,
+                   v.rules_version
+            FROM {source("measurements")} m LEFT JOIN {source("verdicts")} v USING (msm_id)
+            WHERE m.msm_id = ? LIMIT 1
+            """,
+            [msm_id],
+        )
+        names = [d[0] for d in cursor.description]
+        found = cursor.fetchone()
+    finally:
+        con.close()
+    if found is None:
+        return None
+    row = dict(zip(names, found, strict=True))
+    raw: bytes | None
+    try:
+        raw = store.raw_measurement(row["source_sha256"], int(row["source_line"]))
+    except Exception:
+        raw = None
+    signature, key_id = "unknown", None
+    if raw is not None:
+        try:
+            check = verify_measurement(orjson.loads(raw))
+            signature, key_id = str(check.status), check.key_id
+        except orjson.JSONDecodeError:
+            signature = str(SignatureStatus.INVALID)
+    return MeasurementView(
+        row=row,
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,
+        signature=signature,
+        key_id=key_id,
+    )

@@ -12,6 +12,7 @@ hostile HTML (blockpages) by nature.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
@@ -151,15 +152,18 @@ def _methods(evidence: Evidence) -> str:
     return f"<ul>{items}</ul>" if items else "<p>No method recorded.</p>"
 
 
-def _samples(evidence: Evidence) -> str:
+def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
     rows = []
     for s in evidence.samples:
+        shown = _e(s.msm_id)
+        if link is not None:
+            shown = f'<a href="{_e(link(s.msm_id))}">{shown}</a>'
         signature = {
             "valid": f"valid (probe key {_e(s.key_id)})",
             "unsigned": "unsigned",
         }.get(s.signature, f"{_e(s.signature)}")
         rows.append(
-            f"<tr><td class=mono>{_e(s.msm_id)}</td><td>{_e(s.measurement_start_time)}</td>"
+            f"<tr><td class=mono>{shown}</td><td>{_e(s.measurement_start_time)}</td>"
             f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
             f"<td>{_e(s.outcome)} / {_e(s.method)}<br><span class=mono>{_e(s.rule_id)}</span>"
             f"</td><td>{_e(s.explanation)}</td><td>{signature}</td></tr>"
@@ -219,7 +223,8 @@ leads to a tree head signed by the collector.</li>
 """
 
 
-def render_html(evidence: Evidence) -> str:
+def render_html(evidence: Evidence, *, measurement_url: Callable[[str], str] | None = None) -> str:
+    """The report page; ``measurement_url`` links sample ids (the explorer's pages)."""
     event = evidence.event
     title = (
         f"{evidence.platform_name} blocked in {event['country']}"
@@ -261,7 +266,7 @@ blockpage (confirmed), and failed measurements.</p>
 <h2>Sample measurements</h2>
 <p>{len(evidence.samples)} of the event's measurements, the ones showing the block most
 clearly (fingerprint matches first). Each can be checked independently (below).</p>
-{_samples(evidence)}
+{_samples(evidence, measurement_url)}
 
 <h2>Methodology and its limits</h2>
 {METHODOLOGY.format(rules=_e(event.get("rules_version", RULES_VERSION)))}
