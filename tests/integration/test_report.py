@@ -149,5 +149,13 @@ async def test_explorer_home_event_measurement_download(
         assert evidence["summary"].startswith("X (Twitter) has been blocked in PK")
         assert evidence["timeline"][0]["hour"].endswith(":00:00Z")
 
-        for path in ("/events/nope", "/measurements/nope", "/api/events/nope"):
+        country = await client.get("/countries/PK")
+        assert country.status_code == 200
+        assert re.search(
+            r"<td>x</td><td>AS17557</td><td>[^<]*PTCL</td><td>blocked \(", country.text
+        )
+        assert 'href="/countries/PK"' in home.text
+
+        for path in ("/events/nope", "/measurements/nope", "/api/events/nope", "/countries/pk",
+                     "/countries/ZZ"):  # fmt: skip
             assert (await client.get(path)).status_code == 404, path

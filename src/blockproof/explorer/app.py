@@ -6,6 +6,7 @@ A first slice of the explorer, server-rendered with no JavaScript:
 GET /                                 events, and a platform x country status board
 GET /events/{id}                      the event's evidence report, linked to its
                                       measurements
+GET /countries/{cc}                   each platform on each network, with AS names
 GET /measurements/{msm_id}            one measurement: verdict, rule, explanation,
                                       SHA-256, signature status, the raw JSON (escaped)
 GET /measurements/{msm_id}.json       the measurement's bytes as received (download)
@@ -32,7 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from blockproof.errors import InputError
-from blockproof.explorer.evidence import find_event, gather, measurement_view
+from blockproof.explorer.evidence import country_status, find_event, gather, measurement_view
 from blockproof.explorer.report import CSS, render_html
 from blockproof.pipeline.store import Store
 
@@ -83,7 +84,8 @@ def create_app(store_dir: Path) -> Starlette:
                 key = (e["platform"], e["country"])
                 board[key] = "blocked now" if e["end"] is None else board.get(key, "was blocked")
         board_rows = "".join(
-            f"<tr><td>{_e(p)}</td><td>{_e(c)}</td><td>{_e(state)}</td></tr>"
+            f'<tr><td>{_e(p)}</td><td><a href="/countries/{_e(c)}">{_e(c)}</a></td>'
+            f"<td>{_e(state)}</td></tr>"
             for (p, c), state in sorted(board.items())
         )
         body = (
@@ -165,6 +167,29 @@ def create_app(store_dir: Path) -> Starlette:
             headers={"content-disposition": f'attachment; filename="{msm_id}.json"'},
         )
 
+    async def country_page(request: Request) -> Response:
+        cc: str = request.path_params["cc"]
+        if not (len(cc) == 2 and cc.isalpha() and cc.isupper()):
+            return _not_found(f"{cc!r} is not a country code (two capital letters, e.g. PK)")
+        statuses = await asyncio.to_thread(country_status, store, cc)
+        if not statuses:
+            return _not_found(f"no measurements from {cc} in this store")
+        rows = "".join(
+            f"<tr><td>{_e(s.platform)}</td><td>AS{s.asn}</td><td>{_e(s.name)}</td>"
+            f"<td>{_e(s.state)}</td><td class=num>{s.measurements:,}</td>"
+            f"<td>{s.last_hour:%Y-%m-%d %H:00}</td></tr>"
+            for s in statuses
+        )
+        body = (
+            f"<h1>{_e(cc)}: each platform on each network</h1>"
+            "<p>Over each network's last 24 hours of data, counted in probe-hours (a probe "
+            "counts once per hour). Hours without measurements count for nothing.</p>"
+            "<table><tr><th>platform</th><th>network</th><th>name</th><th>status</th>"
+            "<th class=num>measurements</th><th>last data (UTC)</th></tr>"
+            f"{rows}</table>"
+        )
+        return _page(f"{cc}: platforms by network", body)
+
     async def api_events(request: Request) -> Response:
         return JSONResponse({"events": await asyncio.to_thread(load)})
 
@@ -186,6 +211,7 @@ def create_app(store_dir: Path) -> Starlette:
         routes=[
             Route("/", home),
             Route("/events/{event_id}", event_page),
+            Route("/countries/{cc}", country_page),
             Route("/measurements/{msm_id}", measurement_page),
             Route("/api/events", api_events),
             Route("/api/events/{event_id}", api_event),

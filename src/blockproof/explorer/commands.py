@@ -83,6 +83,7 @@ def serve_explorer(store: Path, host: str, port: int) -> None:
 
     \b
     Pages: / (events, platform by country), /events/ID (the evidence report),
+    /countries/CC (each platform on each network),
     /measurements/ID (verdict, hash, signature, raw JSON; add .json to download).
     JSON: /api/events, /api/events/ID.
     """

@@ -374,3 +374,73 @@ def measurement_view(store: Store, msm_id: str) -> MeasurementView | None:
         signature=signature,
         key_id=key_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkStatus:
+    """A platform on one network, over the network's last day of data."""
+
+    platform: str
+    asn: int
+    name: str
+    blocked_probes: int  # probe-hours judged blocked
+    clear_probes: int  # probe-hours judged clear
+    measurements: int
+    last_hour: datetime
+
+    @property
+    def state(self) -> str:
+        scored = self.blocked_probes + self.clear_probes
+        if scored == 0:
+            return "no verdict (only failed measurements)"
+        share = self.blocked_probes / scored
+        if share >= 0.5:
+            return f"blocked ({self.blocked_probes} of {scored} probe-hours)"
+        if share > 0:
+            return f"mostly reachable ({self.blocked_probes} of {scored} probe-hours blocked)"
+        return f"reachable ({scored} probe-hours)"
+
+
+def country_status(store: Store, cc: str, *, hours: int = 24) -> list[NetworkStatus]:
+    """Each platform on each network of ``cc``, over that network's last ``hours`` of data."""
+    import duckdb
+
+    if not store.cells_path.exists():
+        return []
+    names: dict[int, str] = {}
+    files = [str(p) for p in store.files("measurements") if f"cc={cc}" in p.parts]
+    con = duckdb.connect()
+    try:
+        if files:
+            for asn, name in con.execute(
+                f"SELECT probe_asn, mode(probe_network_name) FROM read_parquet({files!r}, "
+                "hive_partitioning = true, union_by_name = true) "
+                "WHERE probe_network_name <> '' GROUP BY probe_asn"
+            ).fetchall():
+                names[int(asn)] = name
+        rows = con.execute(
+            f"""
+            WITH c AS (SELECT * FROM read_parquet(?) WHERE probe_cc = ?),
+                 last AS (SELECT probe_asn, max(hour) AS top FROM c GROUP BY probe_asn)
+            SELECT c.platform, c.probe_asn, sum(c.blocked_probes), sum(c.clear_probes),
+                   sum(c.n_measurements), max(c.hour)
+            FROM c JOIN last USING (probe_asn)
+            WHERE c.hour > last.top - {int(hours) * 3600}
+            GROUP BY c.platform, c.probe_asn ORDER BY c.platform, c.probe_asn
+            """,
+            [str(store.cells_path), cc],
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        NetworkStatus(
+            platform=platform,
+            asn=int(asn),
+            name=names.get(int(asn), ""),
+            blocked_probes=int(blocked),
+            clear_probes=int(clear),
+            measurements=int(n),
+            last_hour=datetime.fromtimestamp(int(top), UTC),
+        )
+        for platform, asn, blocked, clear, n, top in rows
+    ]
