@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,9 @@ from starlette.routing import Route
 
 from blockproof.errors import InputError
 from blockproof.explorer.evidence import country_status, find_event, gather, measurement_view
-from blockproof.explorer.report import CSS, render_html
+from blockproof.explorer.report import CSS, render_html, signature_text
+from blockproof.explorer.report import escape_html as _e
 from blockproof.pipeline.store import Store
-
-
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -131,9 +127,7 @@ def create_app(store_dir: Path) -> Starlette:
                 pretty = json.dumps(json.loads(view.raw), indent=2, ensure_ascii=False)
             except ValueError:
                 pretty = view.raw.decode("utf-8", "replace")
-        signature = {"valid": f"valid (probe key {view.key_id})", "unsigned": "unsigned"}.get(
-            view.signature, view.signature
-        )
+        signature = signature_text(view.signature, view.key_id)
         facts = [
             ("URL", row.get("input")),
             ("test", row.get("test_name")),

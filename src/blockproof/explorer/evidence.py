@@ -149,6 +149,31 @@ def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
     return f"{what}{how}. Evidence: {counts}; confidence: {event['confidence']}."
 
 
+def _parquet(files: list[Any]) -> str:
+    """A DuckDB table expression over some of the store's Parquet files."""
+    names = [str(p) for p in files]
+    return f"read_parquet({names!r}, hive_partitioning = true, union_by_name = true)"
+
+
+def _kept_bytes(
+    store: Store, source_sha256: str, source_line: int
+) -> tuple[bytes | None, str | None, str, str | None]:
+    """A measurement's bytes as received, their SHA-256, its signature status and key id.
+
+    A source file missing from the store gives (None, None, "unknown", None).
+    """
+    try:
+        raw = store.raw_measurement(source_sha256, int(source_line))
+    except Exception:
+        return None, None, "unknown", None
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        check = verify_measurement(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return raw, digest, str(SignatureStatus.INVALID), None
+    return raw, digest, str(check.status), check.key_id
+
+
 def _timeline(store: Store, event: dict[str, Any]) -> list[Hour]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -201,8 +226,7 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
     platform_clause = "" if event["platform"] == "*" else "AND v.platform = $platform"
 
     def table(name: str) -> str:
-        files = [str(p) for p in store.files(name)]
-        return f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
+        return _parquet(store.files(name))
 
     con = duckdb.connect()
     try:
@@ -244,18 +268,7 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
     samples: list[Sample] = []
     for (msm_id, start, asn, url, outcome, method, rule_id, explanation, fingerprint,
          source_sha, source_line) in rows:  # fmt: skip
-        digest, signature, key_id = None, "unknown", None
-        try:
-            raw = store.raw_measurement(source_sha, int(source_line))
-        except Exception:
-            raw = None
-        if raw is not None:
-            digest = hashlib.sha256(raw).hexdigest()
-            try:
-                check = verify_measurement(orjson.loads(raw))
-                signature, key_id = str(check.status), check.key_id
-            except orjson.JSONDecodeError:
-                signature = str(SignatureStatus.INVALID)
+        _raw, digest, signature, key_id = _kept_bytes(store, source_sha, source_line)
         samples.append(
             Sample(
                 msm_id,
@@ -332,8 +345,7 @@ def measurement_view(store: Store, msm_id: str) -> MeasurementView | None:
     import duckdb
 
     def source(table: str) -> str:
-        files = _candidate_files(store, table, msm_id)
-        return f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
+        return _parquet(_candidate_files(store, table, msm_id))
 
     if not store.files("measurements"):
         return None
@@ -355,25 +367,8 @@ def measurement_view(store: Store, msm_id: str) -> MeasurementView | None:
     if found is None:
         return None
     row = dict(zip(names, found, strict=True))
-    raw: bytes | None
-    try:
-        raw = store.raw_measurement(row["source_sha256"], int(row["source_line"]))
-    except Exception:
-        raw = None
-    signature, key_id = "unknown", None
-    if raw is not None:
-        try:
-            check = verify_measurement(orjson.loads(raw))
-            signature, key_id = str(check.status), check.key_id
-        except orjson.JSONDecodeError:
-            signature = str(SignatureStatus.INVALID)
-    return MeasurementView(
-        row=row,
-        raw=raw,
-        sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,
-        signature=signature,
-        key_id=key_id,
-    )
+    raw, digest, signature, key_id = _kept_bytes(store, row["source_sha256"], row["source_line"])
+    return MeasurementView(row=row, raw=raw, sha256=digest, signature=signature, key_id=key_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,13 +403,12 @@ def country_status(store: Store, cc: str, *, hours: int = 24) -> list[NetworkSta
     if not store.cells_path.exists():
         return []
     names: dict[int, str] = {}
-    files = [str(p) for p in store.files("measurements") if f"cc={cc}" in p.parts]
+    files = [p for p in store.files("measurements") if f"cc={cc}" in p.parts]
     con = duckdb.connect()
     try:
         if files:
             for asn, name in con.execute(
-                f"SELECT probe_asn, mode(probe_network_name) FROM read_parquet({files!r}, "
-                "hive_partitioning = true, union_by_name = true) "
+                f"SELECT probe_asn, mode(probe_network_name) FROM {_parquet(files)} "
                 "WHERE probe_network_name <> '' GROUP BY probe_asn"
             ).fetchall():
                 names[int(asn)] = name

@@ -46,6 +46,16 @@ def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
+escape_html = _e  # for the explorer's pages
+
+
+def signature_text(status: str, key_id: str | None) -> str:
+    """How a measurement's signature status reads on a page (not yet escaped)."""
+    if status == "valid":
+        return f"valid (probe key {key_id})"
+    return status
+
+
 def timeline_svg(hours: list[Hour], *, width: int = 900, height: int = 180) -> str:
     """Stacked hourly bars (ok/anomaly/confirmed/failure); hours without data stay empty."""
     if not hours:
@@ -158,10 +168,7 @@ def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
         shown = _e(s.msm_id)
         if link is not None:
             shown = f'<a href="{_e(link(s.msm_id))}">{shown}</a>'
-        signature = {
-            "valid": f"valid (probe key {_e(s.key_id)})",
-            "unsigned": "unsigned",
-        }.get(s.signature, f"{_e(s.signature)}")
+        signature = _e(signature_text(s.signature, s.key_id))
         rows.append(
             f"<tr><td class=mono>{shown}</td><td>{_e(s.measurement_start_time)}</td>"
             f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
