@@ -306,7 +306,15 @@ register_collector(main, serve)
     help="Probes in the simulated campaign.",
 )
 @click.option("--lab-only", is_flag=True, help="Only the lab half (no pipeline).")
-def demo(workdir: str, probes: int, lab_only: bool) -> None:
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="End by running the explorer over the demo's store (Ctrl-C stops it).",
+)
+@click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535),
+              help="The explorer's port (another free one if taken).")  # fmt: skip
+def demo(workdir: str, probes: int, lab_only: bool, serve: bool, port: int) -> None:
     """Offline demo: Pakistan's X block of February 2024, end to end.
 
     \b
@@ -314,7 +322,9 @@ def demo(workdir: str, probes: int, lab_only: bool) -> None:
        ClientHello names them; DNS is untouched; an unrelated site stays reachable.
     2. The pipeline: a simulated three-month campaign of many probes on
        Pakistan's networks is ingested and analyzed; the detected events are
-       printed next to the real timeline.
+       printed next to the real timeline, and the X block's evidence report is
+       written.
+    3. The explorer over that store, on loopback, until Ctrl-C.
     """
     import time
 
@@ -332,4 +342,8 @@ def demo(workdir: str, probes: int, lab_only: bool) -> None:
         return
     from blockproof.pipeline.demo import run_campaign_demo
 
-    run_campaign_demo(Path(workdir), probes=probes, console=stderr)
+    store = run_campaign_demo(Path(workdir), probes=probes, console=stderr)
+    if serve:
+        from blockproof.explorer.commands import serve_store
+
+        serve_store(Path(store.root), port=port)

@@ -46,7 +46,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -152,7 +152,7 @@ def sign_measurement(measurement: dict[str, Any], private_key: Ed25519PrivateKey
     return signed
 
 
-def verify_measurement(measurement: dict[str, Any]) -> SignatureCheck:
+def verify_measurement(measurement: Mapping[str, Any]) -> SignatureCheck:
     """Check the signature of a parsed measurement (see the module docstring).
 
     Never raises for bad content: a measurement that has signature keys but no

@@ -140,7 +140,7 @@ def test_ingest_of_a_folder_without_measurements_is_exit_2(tmp_path: Path) -> No
 
 
 def test_demo_runs_the_pipeline_and_prints_the_timeline(tmp_path: Path) -> None:
-    code, _, err = invoke("demo", "--workdir", str(tmp_path), "--probes", "30")
+    code, _, err = invoke("demo", "--workdir", str(tmp_path), "--probes", "30", "--no-serve")
     assert code == 0, err
     assert "Detected events" in err
     assert "blocked" in err  # (rich may wrap "x blocked" inside its cell)

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import re
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -147,15 +148,136 @@ async def test_explorer_home_event_measurement_download(
         assert any(e["id"] == event_id for e in api["events"])
         evidence = (await client.get(f"/api/events/{event_id}")).json()
         assert evidence["summary"].startswith("X (Twitter) has been blocked in PK")
-        assert evidence["timeline"][0]["hour"].endswith(":00:00Z")
+        assert evidence["timeline"][0]["start"].endswith(":00:00Z")
 
         country = await client.get("/countries/PK")
         assert country.status_code == 200
         assert re.search(
-            r"<td>x</td><td>AS17557</td><td>[^<]*PTCL</td><td>blocked \(", country.text
+            r'<td><a href="/countries/PK/x">X \(Twitter\)</a></td><td>AS17557</td>'
+            r"<td>[^<]*PTCL</td><td>blocked \(",
+            country.text,
         )
         assert 'href="/countries/PK"' in home.text
 
         for path in ("/events/nope", "/measurements/nope", "/api/events/nope", "/countries/pk",
                      "/countries/ZZ"):  # fmt: skip
             assert (await client.get(path)).status_code == 404, path
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(300)
+async def test_explorer_timeline_search_and_waterfall(campaign: tuple[Path, set[str]]) -> None:
+    import csv
+    import io
+
+    import httpx
+
+    from blockproof.explorer.app import create_app
+
+    store, hashes = campaign
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://explorer") as client:
+        # every answer forbids scripts outright, on top of escaping
+        home = await client.get("/")
+        assert "script-src" not in home.headers["content-security-policy"]
+        assert "default-src 'none'" in home.headers["content-security-policy"]
+        assert 'id="board"' in home.text
+        assert 'href="/countries/PK/x"' in home.text
+
+        # platform in country: daily over 30 days, hourly over a week; no-data gaps drawn
+        month = await client.get("/countries/PK/x")
+        assert month.status_code == 200
+        assert "Measurements per day" in month.text
+        assert 'id="heatmap"' in month.text
+        assert "AS17557" in month.text
+        assert "&lt;script&gt;" in month.text
+        assert "<script" not in month.text
+        week = await client.get(
+            "/countries/PK/x", params={"since": "2024-02-15", "until": "2024-02-21"}
+        )
+        assert "Measurements per hour" in week.text
+        api = (
+            await client.get(
+                "/api/countries/PK/x", params={"since": "2024-02-15", "until": "2024-02-21"}
+            )
+        ).json()
+        assert api["granularity"] == "hour"
+        assert len(api["buckets"]) == 7 * 24
+        assert sum(b["measurements"] for b in api["buckets"]) > 0
+        # the store's measurements, counted directly, equal the buckets' sum
+        search_all = (
+            await client.get(
+                "/api/search",
+                params={"cc": "PK", "platform": "x", "since": "2024-02-15", "until": "2024-02-21"},
+            )
+        ).json()
+        assert sum(r["measurements"] for r in search_all["rows"]) == sum(
+            b["measurements"] for b in api["buckets"]
+        )
+        blocked = sum(b["anomaly"] + b["confirmed"] for b in api["buckets"])
+        assert blocked > 0
+        for network in api["networks"]:
+            assert len(network["buckets"]) == 7 * 24
+        # hours before the first measurement are there, as "no data", never as ok
+        first_day = api["data_first"][:10]
+        before = date.fromisoformat(first_day) - timedelta(days=3)
+        edge = {"since": before.isoformat(), "until": first_day}
+        edge_api = (await client.get("/api/countries/PK/x", params=edge)).json()
+        assert edge_api["buckets"][0]["measurements"] == 0
+        assert edge_api["buckets"][0]["ok"] == 0
+        assert edge_api["buckets"][-1]["measurements"] > 0
+        edge_page = await client.get("/countries/PK/x", params=edge)
+        assert 'class="nodata"' in edge_page.text
+        assert "no data" in edge_page.text
+
+        # search: filters, axis, CSV equal to JSON
+        params = {"cc": "PK", "platform": "x", "granularity": "day", "axis": "asn"}
+        page = await client.get("/search", params=params)
+        assert page.status_code == 200
+        assert 'id="results"' in page.text
+        as_json = (await client.get("/api/search", params=params)).json()
+        rows = as_json["rows"]
+        assert rows
+        assert {r["axis"] for r in rows} >= {"17557"}
+        as_csv = await client.get("/api/search", params={**params, "format": "csv"})
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        parsed = list(csv.DictReader(io.StringIO(as_csv.text)))
+        assert len(parsed) == len(rows)
+        assert [int(r["measurements"]) for r in parsed] == [r["measurements"] for r in rows]
+
+        # measurement page: the waterfall with the control's view
+        event_id = re.search(r'href="/events/(pk-x-20240217[^"]+)"', home.text).group(1)
+        event = await client.get(f"/events/{event_id}")
+        first = re.findall(r'href="(/measurements/[^"]+)"', event.text)[0]
+        page = await client.get(first)
+        assert 'id="waterfall"' in page.text
+        assert re.search(r'class="step tls failed"', page.text)
+        assert "control: succeeded" in page.text
+        summary = (await client.get("/api/" + first.removeprefix("/"))).json()
+        assert summary["sha256"] in hashes
+        assert any(s["kind"] == "tls" and s["failure"] for s in summary["steps"])
+
+        # bad input: a clear 400 (pages and API), unknown things 404
+        for path, params, status, says in (
+            ("/search", {"cc": "Pakistan"}, 400, "cc must be a two-letter country code"),
+            ("/search", {"since": "17/02/2024"}, 400, "since must be a date like"),
+            ("/search", {"axis": "colour"}, 400, "axis must be one of"),
+            ("/search", {"asn": "AS-1"}, 400, "asn must be an AS number"),
+            ("/search", {"since": "2024-02-20", "until": "2024-02-01"}, 400,
+             "until must not be before since"),
+            ("/search", {"domain": "<b>x</b>"}, 400, "domain must be a host name"),
+            ("/api/search", {"format": "xml"}, 400, "format must be json or csv"),
+            ("/api/search", {"granularity": "minute"}, 400, "granularity must be one of"),
+            ("/countries/PK/x", {"granularity": "hour", "since": "2024-01-01",
+                                 "until": "2024-03-30"}, 400, "hourly buckets cover at most"),
+            ("/api/countries/PK/x", {"since": "2024-02-20", "until": "2024-02-01"}, 400,
+             "until must not be before since"),
+            ("/countries/PK/myspace", {}, 404, "is not a platform"),
+            ("/api/countries/PK/myspace", {}, 404, "is not a platform"),
+            ("/countries/QQ/x", {}, 404, "no measurements of X (Twitter) from QQ"),
+            ("/api/measurements/nope", {}, 404, "no measurement"),
+        ):  # fmt: skip
+            answer = await client.get(path, params=params)
+            assert answer.status_code == status, (path, params, answer.text[:300])
+            assert says in answer.text, (path, params, answer.text[:300])
+            assert "<b>x</b>" not in answer.text

@@ -1,28 +1,39 @@
 """The explorer (``blockproof serve explorer --store DIR``): read-only pages over a store.
 
-A first slice of the explorer, server-rendered with no JavaScript:
-
 ====================================  ============================================
 GET /                                 events, and a platform x country status board
 GET /events/{id}                      the event's evidence report, linked to its
                                       measurements
 GET /countries/{cc}                   each platform on each network, with AS names
+GET /countries/{cc}/{platform}        the platform in the country over time: stacked
+                                      outcome bars per hour or day, "no data" gaps,
+                                      a per-network heatmap (since, until, granularity)
+GET /search                           aggregation like OONI's MAT (cc, asn, platform,
+                                      domain, test, since, until, granularity, axis)
 GET /measurements/{msm_id}            one measurement: verdict, rule, explanation,
-                                      SHA-256, signature status, the raw JSON (escaped)
+                                      SHA-256, signature, steps as a waterfall with the
+                                      control's view, bodies and raw JSON (escaped)
 GET /measurements/{msm_id}.json       the measurement's bytes as received (download)
-GET /api/events                       the events as JSON
-GET /api/events/{id}                  one event's evidence as JSON
+GET /api/...                          the JSON behind every page: /api/status,
+                                      /api/events[/{id}], /api/countries/{cc}[/{platform}],
+                                      /api/search (format=json|csv),
+                                      /api/measurements/{msm_id}
 ====================================  ============================================
 
-Every value from a measurement is HTML-escaped (measurements carry hostile HTML
-by design); unknown ids answer 404 with a sentence. The store is only read.
+Theory of operation: the pages' data come from ``explorer.evidence``,
+``explorer.timeline``, ``explorer.search`` and ``explorer.measurement`` (which read
+the store: the analysis' cells and events, and only the partitions a page needs);
+their HTML from ``explorer.pages``. Queries run in worker threads. Every answer
+carries a Content-Security-Policy that forbids scripts, frames and outside
+resources, on top of the escaping of every value from a measurement. Bad query
+parameters answer 400 with a sentence; unknown ids 404. The store is only read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +41,55 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from blockproof.errors import InputError
-from blockproof.explorer.evidence import country_status, find_event, gather, measurement_view
-from blockproof.explorer.report import CSS, render_html, signature_text
-from blockproof.explorer.report import escape_html as _e
+from blockproof.explorer import pages
+from blockproof.explorer.evidence import country_status, gather
+from blockproof.explorer.measurement import measurement_view
+from blockproof.explorer.report import render_html
+from blockproof.explorer.search import aggregate, parse_query
+from blockproof.explorer.timeline import parse_day, platform_name, timeline
 from blockproof.pipeline.store import Store
+from blockproof.platforms import profiles
+
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}'
-        "nav { margin-bottom: 1rem; }</style></head><body>"
-        '<nav><a href="/">blockproof explorer</a></nav>'
-        f"{body}</body></html>"
-    )
-    return HTMLResponse(html, status_code=status)
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
-def _not_found(what: str) -> HTMLResponse:
-    return _page("not found", f"<h1>Not found</h1><p>{_e(what)}</p>", 404)
+def _valid_cc(cc: str) -> bool:
+    return len(cc) == 2 and cc.isascii() and cc.isalpha() and cc.isupper()
 
 
-def create_app(store_dir: Path) -> Starlette:
+def create_app(store_dir: Path) -> ASGIApp:
     store = Store(str(store_dir))
+    names = {pid: p.name for pid, p in profiles().items()}
 
     def load() -> list[dict[str, Any]]:
         from blockproof.pipeline.analyze import load_events
@@ -64,125 +99,67 @@ def create_app(store_dir: Path) -> Starlette:
         except FileNotFoundError:
             return []
 
-    async def home(request: Request) -> Response:
-        events = await asyncio.to_thread(load)
-        rows = "".join(
-            f'<tr><td><a href="/events/{_e(e["id"])}">{_e(e["id"])}</a></td>'
-            f"<td>{_e(e['kind'])}</td><td>{_e(e['platform'])}</td><td>{_e(e['country'])}</td>"
-            f"<td>{_e(e['start'])}</td><td>{_e(e['end'] or 'ongoing')}</td>"
-            f"<td>{len(e['networks'])}</td><td class=num>{e['n_measurements']:,}</td>"
-            f"<td class=num>{e['n_probes']:,}</td><td>{_e(e['confidence'])}</td></tr>"
-            for e in events
+    def pairs() -> list[tuple[str, str]]:
+        import pyarrow.parquet as pq
+
+        if not store.cells_path.exists():
+            return []
+        cells = pq.read_table(store.cells_path, columns=["platform", "probe_cc"])
+        unique = cells.group_by(["platform", "probe_cc"]).aggregate([])
+        return sorted(
+            zip(unique["platform"].to_pylist(), unique["probe_cc"].to_pylist(), strict=True)
         )
-        board: dict[tuple[str, str], str] = {}
+
+    def html(text: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(text, status_code=status)
+
+    def not_found(sentence: str) -> HTMLResponse:
+        return html(pages.problem("Not found", sentence), 404)
+
+    def bad_request(sentence: str) -> HTMLResponse:
+        return html(pages.problem("Bad request", sentence), 400)
+
+    def json_error(sentence: str, status: int) -> JSONResponse:
+        return JSONResponse({"error": sentence}, status)
+
+    # -- home ---------------------------------------------------------------------
+
+    async def home(request: Request) -> Response:
+        events, found = await asyncio.gather(asyncio.to_thread(load), asyncio.to_thread(pairs))
+        return html(pages.home_html(events, found, names))
+
+    async def api_status(request: Request) -> Response:
+        events, found = await asyncio.gather(asyncio.to_thread(load), asyncio.to_thread(pairs))
+        blocked: dict[tuple[str, str], str] = {}
         for e in events:
             if e["kind"] == "platform_block":
                 key = (e["platform"], e["country"])
-                board[key] = "blocked now" if e["end"] is None else board.get(key, "was blocked")
-        board_rows = "".join(
-            f'<tr><td>{_e(p)}</td><td><a href="/countries/{_e(c)}">{_e(c)}</a></td>'
-            f"<td>{_e(state)}</td></tr>"
-            for (p, c), state in sorted(board.items())
+                blocked[key] = "blocked" if e["end"] is None else blocked.get(key, "was blocked")
+        return JSONResponse(
+            {
+                "board": [
+                    {"platform": p, "country": c, "status": blocked.get((p, c), "no block found")}
+                    for p, c in found
+                ],
+                "events": [e["id"] for e in events],
+            }
         )
-        body = (
-            "<h1>Events</h1>"
-            + (
-                "<table><tr><th>event</th><th>kind</th><th>platform</th><th>country</th>"
-                "<th>start (UTC)</th><th>end (UTC)</th><th>networks</th>"
-                "<th class=num>measurements</th><th class=num>probes</th><th>confidence</th>"
-                f"</tr>{rows}</table>"
-                if events
-                else "<p>No events: run <code>blockproof analyze</code> on the store.</p>"
-            )
-            + "<h2>Platform by country</h2>"
-            + (
-                "<table><tr><th>platform</th><th>country</th><th>status</th></tr>"
-                f"{board_rows}</table>"
-                if board
-                else "<p>No platform blocks detected.</p>"
-            )
-        )
-        return _page("blockproof explorer", body)
+
+    # -- events -------------------------------------------------------------------
 
     async def event_page(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         try:
             evidence = await asyncio.to_thread(gather, store, event_id)
         except InputError as exc:
-            return _not_found(str(exc))
-        html = render_html(evidence, measurement_url=lambda msm_id: f"/measurements/{msm_id}")
-        return HTMLResponse(html.replace("<body>", '<body><nav><a href="/">explorer</a></nav>', 1))
-
-    async def measurement_page(request: Request) -> Response:
-        msm_id: str = request.path_params["msm_id"]
-        if msm_id.endswith(".json"):
-            return await raw_measurement(msm_id[: -len(".json")])
-        view = await asyncio.to_thread(measurement_view, store, msm_id)
-        if view is None:
-            return _not_found(f"no measurement {msm_id!r} in this store")
-        row = view.row
-        pretty = "(the source file is not in the store)"
-        if view.raw is not None:
-            try:
-                pretty = json.dumps(json.loads(view.raw), indent=2, ensure_ascii=False)
-            except ValueError:
-                pretty = view.raw.decode("utf-8", "replace")
-        signature = signature_text(view.signature, view.key_id)
-        facts = [
-            ("URL", row.get("input")),
-            ("test", row.get("test_name")),
-            ("time (UTC)", row.get("measurement_start_time")),
-            ("country, network", f"{row.get('probe_cc')}, AS{row.get('probe_asn')} "
-                                 f"{row.get('probe_network_name') or ''}"),
-            ("verdict", f"{row.get('outcome')} / {row.get('method')}"),
-            ("rule", row.get("rule_id")),
-            ("why", row.get("explanation")),
-            ("blockpage fingerprint", row.get("fingerprint") or "-"),
-            ("SHA-256 of its bytes", view.sha256 or "-"),
-            ("signature", signature),
-            ("source", f"{row.get('source')} line {row.get('source_line')}"),
-        ]  # fmt: skip
-        table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
-        body = (
-            f"<h1>Measurement <code>{_e(msm_id)}</code></h1><table>{table}</table>"
-            f'<p><a href="/measurements/{_e(msm_id)}.json" download>download the raw '
-            "measurement (JSON, exactly as received)</a></p>"
-            f"<h2>Raw measurement</h2><pre class=mono>{_e(pretty)}</pre>"
+            return not_found(str(exc))
+        text = render_html(evidence, measurement_url=lambda msm_id: f"/measurements/{msm_id}")
+        nav = (
+            '<body><nav><a href="/">explorer</a> '
+            f'<a href="/countries/{evidence.event["country"]}/{evidence.event["platform"]}">'
+            "timeline</a></nav>"
         )
-        return _page(f"measurement {msm_id}", body)
-
-    async def raw_measurement(msm_id: str) -> Response:
-        view = await asyncio.to_thread(measurement_view, store, msm_id)
-        if view is None or view.raw is None:
-            return JSONResponse({"error": f"no measurement {msm_id!r} in this store"}, 404)
-        return Response(
-            view.raw,
-            media_type="application/json",
-            headers={"content-disposition": f'attachment; filename="{msm_id}.json"'},
-        )
-
-    async def country_page(request: Request) -> Response:
-        cc: str = request.path_params["cc"]
-        if not (len(cc) == 2 and cc.isalpha() and cc.isupper()):
-            return _not_found(f"{cc!r} is not a country code (two capital letters, e.g. PK)")
-        statuses = await asyncio.to_thread(country_status, store, cc)
-        if not statuses:
-            return _not_found(f"no measurements from {cc} in this store")
-        rows = "".join(
-            f"<tr><td>{_e(s.platform)}</td><td>AS{s.asn}</td><td>{_e(s.name)}</td>"
-            f"<td>{_e(s.state)}</td><td class=num>{s.measurements:,}</td>"
-            f"<td>{s.last_hour:%Y-%m-%d %H:00}</td></tr>"
-            for s in statuses
-        )
-        body = (
-            f"<h1>{_e(cc)}: each platform on each network</h1>"
-            "<p>Over each network's last 24 hours of data, counted in probe-hours (a probe "
-            "counts once per hour). Hours without measurements count for nothing.</p>"
-            "<table><tr><th>platform</th><th>network</th><th>name</th><th>status</th>"
-            "<th class=num>measurements</th><th>last data (UTC)</th></tr>"
-            f"{rows}</table>"
-        )
-        return _page(f"{cc}: platforms by network", body)
+        return html(text.replace("<body>", nav, 1))
 
     async def api_events(request: Request) -> Response:
         return JSONResponse({"events": await asyncio.to_thread(load)})
@@ -190,24 +167,180 @@ def create_app(store_dir: Path) -> Starlette:
     async def api_event(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         try:
-            await asyncio.to_thread(find_event, store, event_id)
             evidence = await asyncio.to_thread(gather, store, event_id)
         except (InputError, FileNotFoundError) as exc:
-            return JSONResponse({"error": str(exc)}, 404)
+            return json_error(str(exc), 404)
         payload = dataclasses.asdict(evidence)
         payload["timeline"] = [
-            {**dataclasses.asdict(h), "hour": h.hour.strftime("%Y-%m-%dT%H:00:00Z")}
-            for h in evidence.timeline
+            {**dataclasses.asdict(b), "start": b.start.strftime("%Y-%m-%dT%H:00:00Z")}
+            for b in evidence.timeline
         ]
         return JSONResponse(payload)
 
-    return Starlette(
+    # -- countries ----------------------------------------------------------------
+
+    async def country_page(request: Request) -> Response:
+        cc: str = request.path_params["cc"]
+        if not _valid_cc(cc):
+            return not_found(f"{cc!r} is not a country code (two capital letters, e.g. PK)")
+        statuses = await asyncio.to_thread(country_status, store, cc)
+        if not statuses:
+            return not_found(f"no measurements from {cc} in this store")
+        return html(pages.country_html(cc, statuses, names))
+
+    async def api_country(request: Request) -> Response:
+        cc: str = request.path_params["cc"]
+        if not _valid_cc(cc):
+            return json_error(f"{cc!r} is not a country code (two capital letters)", 404)
+        statuses = await asyncio.to_thread(country_status, store, cc)
+        if not statuses:
+            return json_error(f"no measurements from {cc} in this store", 404)
+        return JSONResponse(
+            {
+                "country": cc,
+                "networks": [
+                    {
+                        **dataclasses.asdict(s),
+                        "state": s.state,
+                        "last_hour": s.last_hour.strftime("%Y-%m-%dT%H:00:00Z"),
+                    }
+                    for s in statuses
+                ],
+            }
+        )
+
+    async def platform_timeline(request: Request) -> Any:
+        cc: str = request.path_params["cc"]
+        platform: str = request.path_params["platform"]
+        if not _valid_cc(cc):
+            raise LookupError(f"{cc!r} is not a country code (two capital letters, e.g. PK)")
+        if platform != "*" and platform not in names:
+            raise LookupError(f"{platform!r} is not a platform ({', '.join(sorted(names))})")
+        q = request.query_params
+        since = parse_day(q.get("since"), "since")
+        until = parse_day(q.get("until"), "until")
+        tl = await asyncio.to_thread(
+            timeline, store, cc, platform, since=since, until=until,
+            granularity=q.get("granularity") or "auto",
+        )  # fmt: skip
+        if tl.data_first is None:
+            raise LookupError(f"no measurements of {platform_name(platform)} from {cc}")
+        return tl
+
+    async def timeline_page(request: Request) -> Response:
+        try:
+            tl = await platform_timeline(request)
+        except LookupError as exc:
+            return not_found(str(exc))
+        except InputError as exc:
+            return bad_request(str(exc))
+        return html(pages.timeline_html(tl, dict(request.query_params)))
+
+    async def api_timeline(request: Request) -> Response:
+        try:
+            tl = await platform_timeline(request)
+        except LookupError as exc:
+            return json_error(str(exc), 404)
+        except InputError as exc:
+            return json_error(str(exc), 400)
+        return JSONResponse(tl.as_dict())
+
+    # -- search -------------------------------------------------------------------
+
+    async def search_page(request: Request) -> Response:
+        try:
+            query = parse_query(request.query_params)
+        except InputError as exc:
+            return html(pages.search_html(parse_query({}), None, str(exc)), 400)
+        try:
+            result = await asyncio.to_thread(aggregate, store, query)
+        except InputError as exc:
+            return html(pages.search_html(query, None, str(exc)), 400)
+        return html(pages.search_html(query, result))
+
+    async def api_search(request: Request) -> Response:
+        fmt = request.query_params.get("format") or "json"
+        if fmt not in ("json", "csv"):
+            return json_error(f"format must be json or csv, not {fmt!r}", 400)
+        try:
+            result = await asyncio.to_thread(aggregate, store, parse_query(request.query_params))
+        except InputError as exc:
+            return json_error(str(exc), 400)
+        if fmt == "csv":
+            return Response(
+                result.to_csv(),
+                media_type="text/csv; charset=utf-8",
+                headers={"content-disposition": 'attachment; filename="blockproof-search.csv"'},
+            )
+        return JSONResponse(
+            result.as_dict(),
+            headers={"content-disposition": 'inline; filename="blockproof-search.json"'},
+        )
+
+    # -- measurements -------------------------------------------------------------
+
+    async def measurement_page(request: Request) -> Response:
+        msm_id: str = request.path_params["msm_id"]
+        if msm_id.endswith(".json"):
+            return await raw_measurement(msm_id[: -len(".json")])
+        view = await asyncio.to_thread(measurement_view, store, msm_id)
+        if view is None:
+            return not_found(f"no measurement {msm_id!r} in this store")
+        return html(pages.measurement_html(msm_id, view))
+
+    async def raw_measurement(msm_id: str) -> Response:
+        view = await asyncio.to_thread(measurement_view, store, msm_id)
+        if view is None or view.raw is None:
+            return json_error(f"no measurement {msm_id!r} in this store", 404)
+        return Response(
+            view.raw,
+            media_type="application/json",
+            headers={"content-disposition": f'attachment; filename="{msm_id}.json"'},
+        )
+
+    async def api_measurement(request: Request) -> Response:
+        msm_id: str = request.path_params["msm_id"]
+        view = await asyncio.to_thread(measurement_view, store, msm_id)
+        if view is None:
+            return json_error(f"no measurement {msm_id!r} in this store", 404)
+        return JSONResponse(
+            {
+                "measurement": {k: _plain(v) for k, v in view.row.items()},
+                "sha256": view.sha256,
+                "signature": view.signature,
+                "key_id": view.key_id,
+                "steps": [dataclasses.asdict(s) for s in view.steps],
+                "raw_url": f"/measurements/{msm_id}.json",
+            }
+        )
+
+    def route(path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
+        return Route(path, endpoint, methods=["GET", "HEAD"])
+
+    app = Starlette(
         routes=[
-            Route("/", home),
-            Route("/events/{event_id}", event_page),
-            Route("/countries/{cc}", country_page),
-            Route("/measurements/{msm_id}", measurement_page),
-            Route("/api/events", api_events),
-            Route("/api/events/{event_id}", api_event),
+            route("/", home),
+            route("/events/{event_id}", event_page),
+            route("/countries/{cc}", country_page),
+            route("/countries/{cc}/{platform}", timeline_page),
+            route("/search", search_page),
+            route("/measurements/{msm_id}", measurement_page),
+            route("/api/status", api_status),
+            route("/api/events", api_events),
+            route("/api/events/{event_id}", api_event),
+            route("/api/countries/{cc}", api_country),
+            route("/api/countries/{cc}/{platform}", api_timeline),
+            route("/api/search", api_search),
+            route("/api/measurements/{msm_id}", api_measurement),
         ]
     )
+    return SecurityHeaders(app)
+
+
+def _plain(value: Any) -> Any:
+    """A table value as JSON can carry it (times as ISO strings)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

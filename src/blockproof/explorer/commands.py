@@ -79,20 +79,39 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535))
 def serve_explorer(store: Path, host: str, port: int) -> None:
-    """The explorer: events, evidence pages and measurements of a store, read-only.
+    """The explorer: events, timelines, search and measurements of a store, read-only.
 
     \b
     Pages: / (events, platform by country), /events/ID (the evidence report),
-    /countries/CC (each platform on each network),
-    /measurements/ID (verdict, hash, signature, raw JSON; add .json to download).
-    JSON: /api/events, /api/events/ID.
+    /countries/CC (each platform on each network), /countries/CC/PLATFORM (its
+    timeline per hour or day, with a heatmap of networks; ?since=&until=&granularity=),
+    /search (counts like OONI's MAT, CSV/JSON export), /measurements/ID (steps as a
+    waterfall with the control's view, verdict, hash, signature, raw JSON; add .json to
+    download). JSON behind every page under /api/ (start with /api/status).
     """
+    serve_store(store, host, port)
+
+
+def serve_store(store: Path, host: str = "127.0.0.1", port: int = 8082) -> None:
+    """Run the explorer over ``store`` until interrupted; if ``port`` is taken, another
+    free one is used. Prints the URL to open."""
+    import socket
+
     import uvicorn
 
     from blockproof.explorer.app import create_app
 
-    click.echo(f"explorer: store {store}, on http://{host}:{port}/", err=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.bind((host, 0))
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"explorer: store {store}, open http://{shown}:{bound}/ (Ctrl-C to stop)", err=True)
+    config = uvicorn.Config(create_app(store), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def register(group: click.Group, serve: click.Group) -> None:

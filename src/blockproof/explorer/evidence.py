@@ -11,20 +11,23 @@ elsewhere (``explorer.report``); this module only reads and computes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from blockproof.errors import InputError
+from blockproof.explorer.tables import kept_bytes, parquet
+from blockproof.explorer.timeline import (
+    MAX_HOURLY_DAYS,
+    Bucket,
+    data_span,
+    platform_name,
+    timeline,
+)
 from blockproof.pipeline.store import Store
-from blockproof.platforms import profiles
-from blockproof.signing import SignatureStatus, verify_measurement
 
 CONTEXT_HOURS = 48  # timeline hours shown before the start and after the end
-MAX_TIMELINE_HOURS = 24 * 120
+MAX_TIMELINE_HOURS = 24 * MAX_HOURLY_DAYS - 1
 SAMPLE_SIZE = 12
 
 METHOD_TEXT = {
@@ -38,20 +41,6 @@ METHOD_TEXT = {
     "throttling": "slowing the site's traffic down to a crawl while connections succeed",
     "outage": "cutting the network off altogether (every platform at once)",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Hour:
-    hour: datetime
-    ok: int
-    anomaly: int
-    confirmed: int
-    failure: int
-    probes: int
-
-    @property
-    def total(self) -> int:
-        return self.ok + self.anomaly + self.confirmed + self.failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +64,7 @@ class Evidence:
     event: dict[str, Any]
     platform_name: str
     summary: str
-    timeline: list[Hour]
+    timeline: list[Bucket]  # hourly, over the event and CONTEXT_HOURS around it
     samples: list[Sample]
     methods: list[dict[str, Any]] = field(default_factory=list)
     generated: str = ""
@@ -98,13 +87,6 @@ def find_event(store: Store, event_id: str) -> dict[str, Any]:
     if not matches:
         raise InputError(f"no event {event_id!r} in {store.root} (events: {known})")
     raise InputError(f"{event_id!r} matches {len(matches)} events; give more of the id")
-
-
-def _platform_name(event: dict[str, Any]) -> str:
-    if event["platform"] == "*":
-        return "every platform"
-    platform = profiles().get(event["platform"])
-    return platform.name if platform else event["platform"]
 
 
 def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
@@ -149,85 +131,49 @@ def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
     return f"{what}{how}. Evidence: {counts}; confidence: {event['confidence']}."
 
 
-def _parquet(files: list[Any]) -> str:
-    """A DuckDB table expression over some of the store's Parquet files."""
-    names = [str(p) for p in files]
-    return f"read_parquet({names!r}, hive_partitioning = true, union_by_name = true)"
-
-
-def _kept_bytes(
-    store: Store, source_sha256: str, source_line: int
-) -> tuple[bytes | None, str | None, str, str | None]:
-    """A measurement's bytes as received, their SHA-256, its signature status and key id.
-
-    A source file missing from the store gives (None, None, "unknown", None).
-    """
-    try:
-        raw = store.raw_measurement(source_sha256, int(source_line))
-    except Exception:
-        return None, None, "unknown", None
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        check = verify_measurement(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        return raw, digest, str(SignatureStatus.INVALID), None
-    return raw, digest, str(check.status), check.key_id
-
-
-def _timeline(store: Store, event: dict[str, Any]) -> list[Hour]:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    if not store.cells_path.exists():
+def _timeline(store: Store, event: dict[str, Any]) -> list[Bucket]:
+    """Hourly buckets of the platform in the country, from ``CONTEXT_HOURS`` before the
+    earliest start to as long after the latest end (or the last data)."""
+    span = data_span(store, event["country"], event["platform"])
+    if span is None:
         return []
     start = _parse(event["start_earliest"]) - timedelta(hours=CONTEXT_HOURS)
     end_text = event["end_latest"] or event["end"]
-    cells = pq.read_table(store.cells_path)
-    cc_mask = pc.equal(cells["probe_cc"], event["country"])
-    if event["platform"] != "*":
-        cc_mask = pc.and_(cc_mask, pc.equal(cells["platform"], event["platform"]))
-    cells = cells.filter(cc_mask)
-    if cells.num_rows == 0:
-        return []
-    last_data = datetime.fromtimestamp(int(pc.max(cells["hour"]).as_py()), UTC)
-    end = (_parse(end_text) + timedelta(hours=CONTEXT_HOURS)) if end_text else last_data
-    end = min(end, start + timedelta(hours=MAX_TIMELINE_HOURS))
-    lo, hi = int(start.timestamp()), int(end.timestamp())
-    cells = cells.filter(
-        pc.and_(pc.greater_equal(cells["hour"], lo), pc.less_equal(cells["hour"], hi))
+    end = (_parse(end_text) + timedelta(hours=CONTEXT_HOURS)) if end_text else span[1]
+    end = min(end, start + timedelta(hours=MAX_TIMELINE_HOURS)) + timedelta(hours=1)
+    tl = timeline(
+        store, event["country"], event["platform"], since=start, until=end, granularity="hour"
     )
-    sums: dict[int, list[int]] = {}
-    for row in cells.select(
-        ["hour", "ok", "anomaly", "confirmed", "failure", "n_probes"]
-    ).to_pylist():
-        acc = sums.setdefault(row["hour"], [0, 0, 0, 0, 0])
-        for i, key in enumerate(("ok", "anomaly", "confirmed", "failure", "n_probes")):
-            acc[i] += row[key]
-    hours: list[Hour] = []
-    for stamp in range(lo - lo % 3600, hi + 1, 3600):
-        ok, anomaly, confirmed, failure, probes = sums.get(stamp, [0, 0, 0, 0, 0])
-        hours.append(
-            Hour(datetime.fromtimestamp(stamp, UTC), ok, anomaly, confirmed, failure, probes)
-        )
-    return hours
+    return tl.buckets
+
+
+def _day(moment: datetime | None) -> str | None:
+    return None if moment is None else f"{moment:%Y-%m-%d}"
 
 
 def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
     """A sample of the event's blocked measurements: for each network and method, the
     clearest one (fingerprint-confirmed first, then the earliest), with its verdict, the
-    SHA-256 of its bytes as received and its signature status."""
+    SHA-256 of its bytes as received and its signature status (both kept at ingest; a
+    store written before they were is read from its kept source files instead)."""
     import duckdb
+    import pyarrow.parquet as pq
 
     asns = [int(n["asn"]) for n in event["networks"]]
-    if not asns or not store.files("verdicts"):
-        return []
     start = _parse(event["start_earliest"])
     end = _parse(event["end_latest"]) if event.get("end_latest") else None
+    window = {"cc": event["country"], "first_day": _day(start), "last_day": _day(end)}
+    verdict_files = store.files("verdicts", **window)
+    measurement_files = store.files("measurements", **window)
+    if not asns or not verdict_files or not measurement_files:
+        return []
     platform_clause = "" if event["platform"] == "*" else "AND v.platform = $platform"
-
-    def table(name: str) -> str:
-        return _parquet(store.files(name))
-
+    kept = {f.name for f in pq.read_schema(measurement_files[-1])}
+    digest_columns = (
+        "m.raw_sha256, m.signature, m.probe_id"
+        if {"raw_sha256", "signature"} <= kept
+        else "NULL, NULL, NULL"
+    )
     con = duckdb.connect()
     try:
         params: dict[str, Any] = {"cc": event["country"], "asns": asns, "start": start,
@@ -247,7 +193,7 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
                            PARTITION BY v.probe_asn, v.method
                            ORDER BY v.outcome <> 'confirmed', v.measurement_start_time, v.msm_id
                        ) AS rank
-                FROM {table("verdicts")} v
+                FROM {parquet(verdict_files)} v
                 WHERE v.probe_cc = $cc AND v.probe_asn IN (SELECT unnest($asns))
                   AND v.measurement_start_time >= $start {end_clause} {platform_clause}
                   AND v.outcome IN ('anomaly', 'confirmed')
@@ -257,8 +203,8 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
             )
             SELECT c.msm_id, strftime(m.measurement_start_time, '%Y-%m-%d %H:%M:%S'),
                    c.probe_asn, m.input, c.outcome, c.method, c.rule_id, c.explanation,
-                   c.fingerprint, m.source_sha256, m.source_line
-            FROM chosen c JOIN {table("measurements")} m USING (msm_id)
+                   c.fingerprint, m.source_sha256, m.source_line, {digest_columns}
+            FROM chosen c JOIN {parquet(measurement_files)} m USING (msm_id)
             ORDER BY c.probe_asn, c.method
             """,
             params,
@@ -266,13 +212,16 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
     finally:
         con.close()
     samples: list[Sample] = []
-    for (msm_id, start, asn, url, outcome, method, rule_id, explanation, fingerprint,
-         source_sha, source_line) in rows:  # fmt: skip
-        _raw, digest, signature, key_id = _kept_bytes(store, source_sha, source_line)
+    for (msm_id, start_text, asn, url, outcome, method, rule_id, explanation, fingerprint,
+         source_sha, source_line, digest, signature, probe_id) in rows:  # fmt: skip
+        if digest is None or signature is None:
+            _raw, digest, signature, key_id = kept_bytes(store, source_sha, source_line)
+        else:
+            key_id = probe_id if signature == "valid" else None
         samples.append(
             Sample(
                 msm_id,
-                start,
+                start_text,
                 int(asn),
                 url,
                 outcome,
@@ -292,7 +241,7 @@ def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Ev
     """The evidence for one event (see the module docstring)."""
     store.require()
     event = find_event(store, event_id)
-    name = _platform_name(event)
+    name = platform_name(event["platform"])
     methods = [
         {**m, "meaning": METHOD_TEXT.get(m["method"], m["method"])}
         for m in event.get("methods") or []
@@ -306,69 +255,6 @@ def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Ev
         methods=methods,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class MeasurementView:
-    """One stored measurement: its row, its verdict, and its bytes as received."""
-
-    row: dict[str, Any]
-    raw: bytes | None
-    sha256: str | None
-    signature: str
-    key_id: str | None
-
-
-def _candidate_files(store: Store, table: str, msm_id: str) -> list[str]:
-    """The table's files that can hold ``msm_id``: ids start with a UTC date and hold the
-    country (``20240217175306_PK_webconnectivity_...``, OONI's upload-time uids too), so
-    the day (and the day before, for uids stamped at upload) narrows the files; anything
-    else means every file."""
-    files = store.files(table)
-    parts = msm_id.split("_")
-    if len(parts) >= 3 and len(parts[0]) >= 8 and parts[0][:8].isdigit():
-        try:
-            day = datetime.strptime(parts[0][:8], "%Y%m%d")
-        except ValueError:
-            return [str(p) for p in files]
-        days = {f"day={(day - timedelta(days=k)):%Y-%m-%d}" for k in (0, 1)}
-        chosen = [p for p in files if any(d in p.parts for d in days)]
-        cc = f"cc={parts[1]}"
-        chosen = [p for p in chosen if cc in p.parts] or chosen
-        if chosen:
-            return [str(p) for p in chosen]
-    return [str(p) for p in files]
-
-
-def measurement_view(store: Store, msm_id: str) -> MeasurementView | None:
-    """The measurement ``msm_id`` (None if the store has no such measurement)."""
-    import duckdb
-
-    def source(table: str) -> str:
-        return _parquet(_candidate_files(store, table, msm_id))
-
-    if not store.files("measurements"):
-        return None
-    con = duckdb.connect()
-    try:
-        cursor = con.execute(
-            f"""
-            SELECT m.*, v.outcome, v.method, v.rule_id, v.explanation, v.fingerprint,
-                   v.rules_version
-            FROM {source("measurements")} m LEFT JOIN {source("verdicts")} v USING (msm_id)
-            WHERE m.msm_id = ? LIMIT 1
-            """,
-            [msm_id],
-        )
-        names = [d[0] for d in cursor.description]
-        found = cursor.fetchone()
-    finally:
-        con.close()
-    if found is None:
-        return None
-    row = dict(zip(names, found, strict=True))
-    raw, digest, signature, key_id = _kept_bytes(store, row["source_sha256"], row["source_line"])
-    return MeasurementView(row=row, raw=raw, sha256=digest, signature=signature, key_id=key_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,16 +288,11 @@ def country_status(store: Store, cc: str, *, hours: int = 24) -> list[NetworkSta
 
     if not store.cells_path.exists():
         return []
-    names: dict[int, str] = {}
-    files = [p for p in store.files("measurements") if f"cc={cc}" in p.parts]
+    from blockproof.pipeline.analyze import load_networks
+
+    names = {asn: name for (c, asn), name in load_networks(store).items() if c == cc}
     con = duckdb.connect()
     try:
-        if files:
-            for asn, name in con.execute(
-                f"SELECT probe_asn, mode(probe_network_name) FROM {_parquet(files)} "
-                "WHERE probe_network_name <> '' GROUP BY probe_asn"
-            ).fetchall():
-                names[int(asn)] = name
         rows = con.execute(
             f"""
             WITH c AS (SELECT * FROM read_parquet(?) WHERE probe_cc = ?),

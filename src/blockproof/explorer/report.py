@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
-from blockproof.explorer.evidence import Evidence, Hour
+from blockproof.explorer.charts import bars_svg, legend
+from blockproof.explorer.evidence import Evidence
 from blockproof.verdict.judge import RULES_VERSION
-
-COLOURS = {"ok": "#2e7d32", "anomaly": "#ef6c00", "confirmed": "#c62828", "failure": "#9e9e9e"}
 
 CSS = """
 body { font: 15px/1.5 Georgia, 'DejaVu Serif', serif; color: #1a1a1a; max-width: 60rem;
@@ -54,70 +53,6 @@ def signature_text(status: str, key_id: str | None) -> str:
     if status == "valid":
         return f"valid (probe key {key_id})"
     return status
-
-
-def timeline_svg(hours: list[Hour], *, width: int = 900, height: int = 180) -> str:
-    """Stacked hourly bars (ok/anomaly/confirmed/failure); hours without data stay empty."""
-    if not hours:
-        return "<p>No hourly data for this platform and country.</p>"
-    peak = max((h.total for h in hours), default=0) or 1
-    bar = width / len(hours)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 30}" '
-        f'width="100%" role="img" aria-label="measurements per hour">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa"/>',
-    ]
-    for i, hour in enumerate(hours):
-        x = i * bar
-        if hour.total == 0:
-            parts.append(
-                f'<rect x="{x:.2f}" y="{height - 3}" width="{max(bar, 0.5):.2f}" height="3" '
-                'fill="#e0e0e0"><title>'
-                f"{hour.hour:%Y-%m-%d %H:00} UTC: no data</title></rect>"
-            )
-            continue
-        y = float(height)
-        title = (
-            f"{hour.hour:%Y-%m-%d %H:00} UTC: {hour.ok} ok, {hour.anomaly} anomaly, "
-            f"{hour.confirmed} confirmed, {hour.failure} failure; {hour.probes} probes"
-        )
-        for key in ("ok", "anomaly", "confirmed", "failure"):
-            count = getattr(hour, key)
-            if not count:
-                continue
-            h = count / peak * (height - 10)
-            y -= h
-            parts.append(
-                f'<rect x="{x:.2f}" y="{y:.2f}" width="{max(bar, 0.5):.2f}" height="{h:.2f}" '
-                f'fill="{COLOURS[key]}"><title>{_e(title)}</title></rect>'
-            )
-    # day ticks
-    previous_day = None
-    for i, hour in enumerate(hours):
-        if hour.hour.hour == 0 and hour.hour.date() != previous_day:
-            previous_day = hour.hour.date()
-            x = i * bar
-            parts.append(
-                f'<line x1="{x:.2f}" y1="{height}" x2="{x:.2f}" y2="{height + 5}" stroke="#555"/>'
-            )
-            if hour.hour.day % max(1, len(hours) // 24 // 10) == 0:
-                parts.append(
-                    f'<text x="{x + 2:.2f}" y="{height + 18}" font-size="10" '
-                    f'font-family="sans-serif">{hour.hour:%m-%d}</text>'
-                )
-    parts.append(
-        f'<text x="2" y="10" font-size="10" font-family="sans-serif">{peak} per hour</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _legend() -> str:
-    items = "".join(
-        f'<span><i style="background:{colour}"></i>{name}</span>'
-        for name, colour in COLOURS.items()
-    )
-    return f'<p class="legend">{items}<span><i style="background:#e0e0e0"></i>no data</span></p>'
 
 
 def _when(text: str | None) -> str:
@@ -239,7 +174,7 @@ def render_html(evidence: Evidence, *, measurement_url: Callable[[str], str] | N
         else f"Internet outage in {event['country']}"
     )
     first, last = (
-        (evidence.timeline[0].hour, evidence.timeline[-1].hour)
+        (evidence.timeline[0].start, evidence.timeline[-1].start)
         if evidence.timeline
         else (None, None)
     )
@@ -261,8 +196,8 @@ def render_html(evidence: Evidence, *, measurement_url: Callable[[str], str] | N
 <p>Measurements of {_e(evidence.platform_name)} in {_e(event["country"])} per hour, all
 networks, {_e(span)}: accessible (ok), blocked (anomaly), blocked and matched to a known
 blockpage (confirmed), and failed measurements.</p>
-{_legend()}
-{timeline_svg(evidence.timeline)}
+{legend()}
+{bars_svg(evidence.timeline, "hour", element_id="timeline")}
 
 <h2>Networks</h2>
 {_networks(evidence)}

@@ -53,6 +53,7 @@ from blockproof.verdict.judge import RULES_VERSION
 HOUR = 3600
 OUTAGE_SHARE = 0.5
 WITNESSES = 5
+CELLS_ROW_GROUP = 16_384
 
 
 def iso(hour: int | None) -> str | None:
@@ -111,6 +112,7 @@ class Analysis:
     cells: pa.Table
     events: list[Event]
     engine: str
+    networks: dict[tuple[str, int], str] = field(default_factory=dict)  # (cc, asn) -> name
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def analyze_store(
         for group in events:
             out.append(_event(eng, group, horizon, names, method_index))
         out.sort(key=lambda e: (e.start, e.country, e.platform))
-        return Analysis(cells=cells, events=out, engine=engine)
+        return Analysis(cells=cells, events=out, engine=engine, networks=names)
     finally:
         eng.close()
 
@@ -440,8 +442,17 @@ def save(store: Store, analysis: Analysis) -> None:
     """Write cells and events into the store (replacing the previous analysis)."""
     store.cells_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.cells_path.with_suffix(".tmp")
-    pq.write_table(analysis.cells, tmp, compression="zstd")
+    # cells are sorted by platform, country, ASN, hour: small row groups let a reader of
+    # one platform in one country skip the rest by the row groups' statistics
+    pq.write_table(analysis.cells, tmp, compression="zstd", row_group_size=CELLS_ROW_GROUP)
     tmp.replace(store.cells_path)
+    networks = [
+        {"cc": cc, "asn": asn, "name": name}
+        for (cc, asn), name in sorted(analysis.networks.items())
+    ]
+    tmp_networks = store.networks_path.with_suffix(".tmp")
+    tmp_networks.write_text(json.dumps({"networks": networks}, indent=1) + "\n")
+    tmp_networks.replace(store.networks_path)
     payload = {
         "engine": analysis.engine,
         "rules_version": RULES_VERSION,
@@ -450,6 +461,15 @@ def save(store: Store, analysis: Analysis) -> None:
     tmp_events = store.events_path.with_suffix(".tmp")
     tmp_events.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     tmp_events.replace(store.events_path)
+
+
+def load_networks(store: Store) -> dict[tuple[str, int], str]:
+    """(country, ASN) -> the network's most reported name, as of the last analysis."""
+    try:
+        data = json.loads(store.networks_path.read_text())
+    except FileNotFoundError:
+        return {}
+    return {(n["cc"], int(n["asn"])): n["name"] for n in data["networks"]}
 
 
 def load_events(store: Store) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from blockproof.model.observations import split_endpoint
 from blockproof.model.web import WebObservations
 from blockproof.pipeline import schema
 from blockproof.platforms import platform_of_test, platform_of_url
+from blockproof.signing import verify_measurement
 from blockproof.verdict.judge import (
     RULES_VERSION,
     WC_UNREADABLE,
@@ -118,11 +119,13 @@ def measurement_id(obj: Mapping[str, Any], time_us: int, cc: str, test_name: str
 
 @dataclass(slots=True)
 class Source:
-    """Where a measurement was read: the file's name and SHA-256, the line (or record) number."""
+    """Where a measurement was read: the file's name and SHA-256, the line (or record)
+    number, and the record's bytes as received (empty when the caller has none)."""
 
     name: str
     sha256: str
     line: int
+    raw: bytes = b""
 
 
 class Columns:
@@ -214,7 +217,8 @@ class Extractor:
                 "software_name": _s(obj.get("software_name")),
                 "software_version": _s(obj.get("software_version")),
                 "test_runtime": float(runtime) if isinstance(runtime, int | float) else None,
-                "signed": isinstance(obj.get("x_signature"), str),
+                "signature": str(verify_measurement(obj).status),
+                "raw_sha256": hashlib.sha256(source.raw).hexdigest() if source.raw else None,
                 "source": source.name,
                 "source_sha256": source.sha256,
                 "source_line": source.line,

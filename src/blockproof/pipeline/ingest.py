@@ -257,7 +257,7 @@ class Worker:
                 if msm_id is not None and (msm_id in _KNOWN or msm_id in self.seen):
                     self.counts["duplicate"] += 1
                     continue
-                msm_id = self.extractor.add(obj, Source(name, sha256, number))
+                msm_id = self.extractor.add(obj, Source(name, sha256, number, raw))
             except RecordError as exc:
                 self.reject(path, number, f"not a measurement: {exc}", raw)
                 continue

@@ -56,7 +56,9 @@ MEASUREMENTS = pa.schema(
         pa.field("software_name", pa.string()),
         pa.field("software_version", pa.string()),
         pa.field("test_runtime", pa.float64()),
-        pa.field("signed", pa.bool_()),
+        # "valid", "unsigned" or "invalid": the probe signature, checked at ingest
+        pa.field("signature", pa.string()),
+        pa.field("raw_sha256", pa.string()),  # SHA-256 of the measurement's bytes as received
         pa.field("source", pa.string()),  # the input file's name
         pa.field("source_sha256", pa.string()),  # its SHA-256: STORE/sources/<sha256>.<ext>
         pa.field("source_line", pa.int64()),  # 1-based line (or record, in a .json document)

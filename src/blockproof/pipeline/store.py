@@ -79,7 +79,7 @@ def read_record(path: Path, line: int) -> bytes:
         stream = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
         for number, text in enumerate(stream, 1):
             if number == line:
-                return text.rstrip(b"\r\n")
+                return text.strip()
     raise StoreError(f"{path.name} has no line {line}")
 
 
@@ -145,13 +145,42 @@ class Store:
         return self.root / "cells" / "cells.parquet"
 
     @property
+    def networks_path(self) -> Path:
+        """Each network's name, (country, ASN) -> name, written by ``analyze``."""
+        return self.root / "cells" / "networks.json"
+
+    @property
     def events_path(self) -> Path:
         return self.root / "events.json"
 
-    def files(self, table: str) -> list[Path]:
-        """The table's committed Parquet files, in a stable order."""
+    def files(
+        self,
+        table: str,
+        *,
+        cc: str | None = None,
+        first_day: str | None = None,
+        last_day: str | None = None,
+    ) -> list[Path]:
+        """The table's committed Parquet files, in a stable order; with ``cc`` and a day
+        range (``YYYY-MM-DD``, inclusive), only the partitions that can hold such rows
+        (directories are listed, never every file of the table)."""
         base = self.table_dir(table)
-        return sorted(base.rglob("*.parquet")) if base.is_dir() else []
+        if not base.is_dir():
+            return []
+        if cc is None and first_day is None and last_day is None:
+            return sorted(base.rglob("*.parquet"))
+        out: list[Path] = []
+        for day_dir in sorted(base.iterdir()):
+            day = day_dir.name.removeprefix("day=")
+            if day == day_dir.name or (first_day and day < first_day):
+                continue
+            if last_day and day > last_day:
+                continue
+            parts = [day_dir / f"cc={cc}"] if cc else sorted(day_dir.iterdir())
+            for part in parts:
+                if part.is_dir():
+                    out.extend(sorted(part.glob("*.parquet")))
+        return out
 
     def exists(self) -> bool:
         return self.table_dir("measurements").is_dir()
