@@ -86,3 +86,63 @@ def test_export_refuses_a_directory_that_is_not_a_collectors(tmp_path: Path) -> 
     )
     assert result.exit_code == 2
     assert "not a collector data directory" in result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ingested_export_keeps_receipts_that_the_explorer_serves(tmp_path: Path) -> None:
+    """Export -> ingest: each measurement keeps its receipt, checked at ingest; the
+    explorer shows it and serves it, and `blockproof verify` accepts the pair."""
+    import httpx
+    import pyarrow.parquet as pq
+
+    from blockproof.explorer.app import create_app
+    from blockproof.pipeline.store import Store
+
+    data, out, store = tmp_path / "collector", tmp_path / "export", tmp_path / "store"
+    _fill(data)
+    runner = CliRunner()
+    result = runner.invoke(main, ["collector", "export", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    # one receipt of the IR file is tampered with: its proof must not pass
+    ir = next(out.rglob("20240217_IR_webconnectivity.receipts.jsonl.gz"))
+    lines = gzip.decompress(ir.read_bytes()).splitlines()
+    bad = json.loads(lines[0])
+    bad["leaf_index"] += 1
+    ir.write_bytes(gzip.compress(json.dumps(bad).encode() + b"\n"))
+    result = runner.invoke(main, ["ingest", str(out), "--store", str(store)])
+    assert result.exit_code == 0, result.stderr
+    rows = pq.read_table(
+        [str(p) for p in Store(str(store)).files("measurements")],
+        columns=["msm_id", "probe_cc", "receipt", "inclusion", "raw_sha256"],
+    ).to_pylist()
+    assert len(rows) == 4
+    for row in rows:
+        assert row["receipt"] is not None
+        if row["probe_cc"] == "IR":
+            assert row["inclusion"].startswith("the inclusion proof does not lead")
+        else:
+            assert row["inclusion"] == "valid"
+
+    pk = next(r for r in rows if r["probe_cc"] == "PK")
+    ir_row = next(r for r in rows if r["probe_cc"] == "IR")
+
+    async def browse() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://explorer") as client:
+            page = await client.get(f"/measurements/{pk['msm_id']}")
+            assert page.status_code == 200
+            assert "valid: leaf" in page.text
+            assert 'id="download-receipt"' in page.text
+            raw = await client.get(f"/measurements/{pk['msm_id']}.json")
+            receipt = await client.get(f"/measurements/{pk['msm_id']}.receipt.json")
+            assert receipt.status_code == 200
+            ir_page = await client.get(f"/measurements/{ir_row['msm_id']}")
+            assert "INVALID: the inclusion proof does not lead" in ir_page.text
+            return raw, receipt
+
+    raw, receipt = run_event_loop(browse())
+    (tmp_path / "m.json").write_bytes(raw.content)
+    (tmp_path / "m.receipt.json").write_bytes(receipt.content)
+    result = runner.invoke(main, ["verify", str(tmp_path / "m.json"), "--allow-unsigned"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "VERIFIED" in result.stdout + result.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,3 +228,16 @@ def consistency_problems(
             f"the tree of size {old.tree_size}: the log was rewritten, or the proof is wrong"
         )
     return problems
+
+
+def inclusion_status(canonical: bytes, receipt: bytes | None) -> str | None:
+    """``"valid"`` when ``receipt`` (a receipt's JSON) proves that ``canonical`` (the
+    logged bytes, as in a collector export's line) is in the log under a validly signed
+    tree head; otherwise its problems in a sentence; None without a receipt."""
+    if receipt is None:
+        return None
+    try:
+        problems = receipt_problems(canonical, Receipt.from_json(json.loads(receipt)))
+    except (ProofFormatError, ValueError) as exc:
+        return f"unreadable receipt: {exc}"
+    return "; ".join(problems) or "valid"

@@ -14,6 +14,7 @@ GET /measurements/{msm_id}            one measurement: verdict, rule, explanatio
                                       SHA-256, signature, steps as a waterfall with the
                                       control's view, bodies and raw JSON (escaped)
 GET /measurements/{msm_id}.json       the measurement's bytes as received (download)
+GET /measurements/{msm_id}.receipt.json  its collector receipt, when it came with one
 GET /api/...                          the JSON behind every page: /api/status,
                                       /api/events[/{id}], /api/countries/{cc}[/{platform}],
                                       /api/search (format=json|csv),
@@ -88,6 +89,9 @@ def _valid_cc(cc: str) -> bool:
 
 
 def create_app(store_dir: Path) -> ASGIApp:
+    import duckdb  # noqa: F401  (imported now, not on the first request)
+    import pyarrow.parquet  # noqa: F401
+
     store = Store(str(store_dir))
     names = {pid: p.name for pid, p in profiles().items()}
 
@@ -281,6 +285,8 @@ def create_app(store_dir: Path) -> ASGIApp:
 
     async def measurement_page(request: Request) -> Response:
         msm_id: str = request.path_params["msm_id"]
+        if msm_id.endswith(".receipt.json"):
+            return await receipt(msm_id[: -len(".receipt.json")])
         if msm_id.endswith(".json"):
             return await raw_measurement(msm_id[: -len(".json")])
         view = await asyncio.to_thread(measurement_view, store, msm_id)
@@ -296,6 +302,16 @@ def create_app(store_dir: Path) -> ASGIApp:
             view.raw,
             media_type="application/json",
             headers={"content-disposition": f'attachment; filename="{msm_id}.json"'},
+        )
+
+    async def receipt(msm_id: str) -> Response:
+        view = await asyncio.to_thread(measurement_view, store, msm_id)
+        if view is None or not view.row.get("receipt"):
+            return json_error(f"no collector receipt for {msm_id!r} in this store", 404)
+        return Response(
+            str(view.row["receipt"]).encode(),
+            media_type="application/json",
+            headers={"content-disposition": f'attachment; filename="{msm_id}.receipt.json"'},
         )
 
     async def api_measurement(request: Request) -> Response:

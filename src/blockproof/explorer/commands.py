@@ -53,7 +53,7 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
         from blockproof.explorer.pdf import find_browser
 
         find_browser()  # fail before the work if PDF cannot be made
-    evidence = gather(Store(str(store)), event_id, sample_size=samples)
+    evidence = gather(Store(str(store)), event_id, sample_size=samples, reverify=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     html = out.with_name(out.name + ".tmp.html")
     try:

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from blockproof.collector.proofs import inclusion_status
 from blockproof.errors import InputError
 from blockproof.explorer.tables import kept_bytes, parquet
 from blockproof.explorer.timeline import (
     MAX_HOURLY_DAYS,
     Bucket,
+    Timeline,
     data_span,
     platform_name,
     timeline,
@@ -57,6 +61,28 @@ class Sample:
     sha256: str | None  # of the measurement's bytes as received; None if the source is gone
     signature: str  # valid | unsigned | invalid
     key_id: str | None
+    receipt: dict[str, Any] | None = None  # the collector's receipt (inclusion proof)
+    inclusion: str | None = None  # "valid" or its problems; None without a receipt
+    checked: str = "at ingest"  # when hash, signature and proof were last checked
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the numbers rest on: the background rate of blocked-looking measurements
+    before the event (the rules' false-positive rate on these networks, as measured
+    here), the rate during it, and how much of the event's hours had data at all."""
+
+    before_measurements: int
+    before_blocked: int
+    during_measurements: int
+    during_blocked: int
+    event_hours: int
+    event_hours_with_data: int
+    networks_measured: int  # networks of the country with data for the platform, in the window
+    networks_in_event: int
+
+    def rate(self, blocked: int, total: int) -> str:
+        return f"{blocked / total:.1%}" if total else "no data"
 
 
 @dataclass(slots=True)
@@ -68,6 +94,7 @@ class Evidence:
     samples: list[Sample]
     methods: list[dict[str, Any]] = field(default_factory=list)
     generated: str = ""
+    context: Context | None = None
 
 
 def _parse(text: str) -> datetime:
@@ -131,31 +158,98 @@ def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
     return f"{what}{how}. Evidence: {counts}; confidence: {event['confidence']}."
 
 
-def _timeline(store: Store, event: dict[str, Any]) -> list[Bucket]:
+def _timeline(store: Store, event: dict[str, Any]) -> Timeline | None:
     """Hourly buckets of the platform in the country, from ``CONTEXT_HOURS`` before the
     earliest start to as long after the latest end (or the last data)."""
     span = data_span(store, event["country"], event["platform"])
     if span is None:
-        return []
+        return None
     start = _parse(event["start_earliest"]) - timedelta(hours=CONTEXT_HOURS)
     end_text = event["end_latest"] or event["end"]
     end = (_parse(end_text) + timedelta(hours=CONTEXT_HOURS)) if end_text else span[1]
     end = min(end, start + timedelta(hours=MAX_TIMELINE_HOURS)) + timedelta(hours=1)
-    tl = timeline(
-        store, event["country"], event["platform"], since=start, until=end, granularity="hour"
+    return timeline(
+        store,
+        event["country"],
+        event["platform"],
+        since=start,
+        until=end,
+        granularity="hour",
+        span=span,
     )
-    return tl.buckets
+
+
+def _context(event: dict[str, Any], tl: Timeline | None) -> Context | None:
+    if tl is None:
+        return None
+    start = _parse(event["start"])
+    end = _parse(event["end"]) if event.get("end") else tl.until
+    before = [b for b in tl.buckets if b.start < _parse(event["start_earliest"])]
+    during = [b for b in tl.buckets if start <= b.start < end]
+    return Context(
+        before_measurements=sum(b.total for b in before),
+        before_blocked=sum(b.blocked for b in before),
+        during_measurements=sum(b.total for b in during),
+        during_blocked=sum(b.blocked for b in during),
+        event_hours=len(during),
+        event_hours_with_data=sum(1 for b in during if b.total),
+        networks_measured=len(tl.networks),
+        networks_in_event=len(event["networks"]),
+    )
 
 
 def _day(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment:%Y-%m-%d}"
 
 
-def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
+def _samples(
+    store: Store, event: dict[str, Any], size: int, *, reverify: bool = False
+) -> list[Sample]:
     """A sample of the event's blocked measurements: for each network and method, the
     clearest one (fingerprint-confirmed first, then the earliest), with its verdict, the
-    SHA-256 of its bytes as received and its signature status (both kept at ingest; a
-    store written before they were is read from its kept source files instead)."""
+    SHA-256 of its bytes as received, its signature status and its collector receipt.
+    ``analyze`` keeps them with the event; an older analysis, or a larger sample, is
+    looked up in the tables. All were checked at ingest; with ``reverify`` (and for a
+    store written before those checks were kept) they are checked again from the kept
+    source files."""
+    rows = event.get("samples")
+    if rows is None or (size > len(rows) and len(rows) >= SAMPLE_SIZE):
+        rows = _look_up_samples(store, event, size)
+    return [_sample(store, row, reverify) for row in rows[:size]]
+
+
+def _sample(store: Store, row: dict[str, Any], reverify: bool) -> Sample:
+    digest, signature, receipt = row.get("raw_sha256"), row.get("signature"), row.get("receipt")
+    inclusion = row.get("inclusion")
+    checked = "at ingest"
+    if digest is None or signature is None or reverify:
+        raw, digest, signature, key_id = kept_bytes(store, row["source_sha256"], row["source_line"])
+        if raw is not None and receipt is not None:
+            inclusion = inclusion_status(raw, receipt.encode())
+        checked = "now, from the kept bytes" if raw is not None else "not possible"
+    else:
+        key_id = row.get("probe_id") if signature == "valid" else None
+    return Sample(
+        msm_id=row["msm_id"],
+        measurement_start_time=str(row["measurement_start_time"]),
+        probe_asn=int(row["probe_asn"]),
+        input=row.get("input"),
+        outcome=row["outcome"],
+        method=row["method"],
+        rule_id=row["rule_id"],
+        explanation=row.get("explanation") or "",
+        fingerprint=row.get("fingerprint"),
+        sha256=digest,
+        signature=str(signature),
+        key_id=key_id,
+        receipt=_receipt_summary(receipt),
+        inclusion=inclusion,
+        checked=checked,
+    )
+
+
+def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dict[str, Any]]:
+    """The sample, searched in the verdicts and measurements of the event's partitions."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -172,7 +266,11 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
     digest_columns = (
         "m.raw_sha256, m.signature, m.probe_id"
         if {"raw_sha256", "signature"} <= kept
-        else "NULL, NULL, NULL"
+        else "NULL AS raw_sha256, NULL AS signature, NULL AS probe_id"
+    ) + (
+        ", m.receipt, m.inclusion"
+        if {"receipt", "inclusion"} <= kept
+        else ", NULL AS receipt, NULL AS inclusion"
     )
     con = duckdb.connect()
     try:
@@ -201,47 +299,54 @@ def _samples(store: Store, event: dict[str, Any], size: int) -> list[Sample]:
                 SELECT * FROM picked WHERE rank = 1
                 ORDER BY outcome <> 'confirmed', probe_asn, method LIMIT $size
             )
-            SELECT c.msm_id, strftime(m.measurement_start_time, '%Y-%m-%d %H:%M:%S'),
+            SELECT c.msm_id,
+                   strftime(m.measurement_start_time, '%Y-%m-%d %H:%M:%S')
+                       AS measurement_start_time,
                    c.probe_asn, m.input, c.outcome, c.method, c.rule_id, c.explanation,
                    c.fingerprint, m.source_sha256, m.source_line, {digest_columns}
             FROM chosen c JOIN {parquet(measurement_files)} m USING (msm_id)
             ORDER BY c.probe_asn, c.method
             """,
             params,
-        ).fetchall()
+        )
+        names = [d[0] for d in rows.description]
+        found = [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
     finally:
         con.close()
-    samples: list[Sample] = []
-    for (msm_id, start_text, asn, url, outcome, method, rule_id, explanation, fingerprint,
-         source_sha, source_line, digest, signature, probe_id) in rows:  # fmt: skip
-        if digest is None or signature is None:
-            _raw, digest, signature, key_id = kept_bytes(store, source_sha, source_line)
-        else:
-            key_id = probe_id if signature == "valid" else None
-        samples.append(
-            Sample(
-                msm_id,
-                start_text,
-                int(asn),
-                url,
-                outcome,
-                method,
-                rule_id,
-                explanation or "",
-                fingerprint,
-                digest,
-                signature,
-                key_id,
-            )
-        )
-    return samples
+    return found
 
 
-def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Evidence:
-    """The evidence for one event (see the module docstring)."""
+def _receipt_summary(receipt: str | None) -> dict[str, Any] | None:
+    """The facts of a receipt a reader checks: log, leaf, tree size and root."""
+    if receipt is None:
+        return None
+    try:
+        data = orjson.loads(receipt)
+        head = data["tree_head"]
+        return {
+            "measurement_uid": data["measurement_uid"],
+            "leaf_index": data["leaf_index"],
+            "leaf_hash": data["leaf_hash"],
+            "inclusion_proof": data["inclusion_proof"],
+            "log_id": head["log_id"],
+            "tree_size": head["tree_size"],
+            "root_hash": head["root_hash"],
+            "tree_head": head,
+        }
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return {"unreadable": receipt[:200]}
+
+
+def gather(
+    store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE, reverify: bool = False
+) -> Evidence:
+    """The evidence for one event (see the module docstring). ``reverify`` re-reads each
+    sample's kept bytes to check its hash, signature and inclusion proof again (what a
+    report does; the explorer's pages show the checks made at ingest)."""
     store.require()
     event = find_event(store, event_id)
     name = platform_name(event["platform"])
+    tl = _timeline(store, event)
     methods = [
         {**m, "meaning": METHOD_TEXT.get(m["method"], m["method"])}
         for m in event.get("methods") or []
@@ -250,10 +355,11 @@ def gather(store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE) -> Ev
         event=event,
         platform_name=name,
         summary=summary_sentence(event, name),
-        timeline=_timeline(store, event),
-        samples=_samples(store, event, sample_size),
+        timeline=tl.buckets if tl else [],
+        samples=_samples(store, event, sample_size, reverify=reverify),
         methods=methods,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        context=_context(event, tl),
     )
 
 

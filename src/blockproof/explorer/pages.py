@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from blockproof.explorer.charts import bars_svg, heatmap_html, legend
 from blockproof.explorer.evidence import NetworkStatus
 from blockproof.explorer.measurement import MeasurementView, Step
-from blockproof.explorer.report import CSS, signature_text
+from blockproof.explorer.report import CSS, inclusion_text, signature_text
 from blockproof.explorer.report import escape_html as _e
 from blockproof.explorer.search import AXES, COLUMNS, Query, Result
 from blockproof.explorer.timeline import GRANULARITIES, Timeline
@@ -340,6 +340,14 @@ def _bodies(raw: bytes | None) -> list[tuple[str, str]]:
 
 def measurement_html(msm_id: str, view: MeasurementView) -> str:
     row = view.row
+    receipt = None
+    if row.get("receipt"):
+        try:
+            data = json.loads(row["receipt"])
+            receipt = {**data, "tree_size": data["tree_head"]["tree_size"],
+                       "log_id": data["tree_head"]["log_id"]}  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            receipt = None
     pretty = "(the source file is not in the store)"
     if view.raw is not None:
         try:
@@ -358,8 +366,7 @@ def measurement_html(msm_id: str, view: MeasurementView) -> str:
         ("blockpage fingerprint", row.get("fingerprint") or "-"),
         ("SHA-256 of its bytes", view.sha256 or "-"),
         ("signature", signature_text(view.signature, view.key_id)),
-        ("inclusion proof", "none kept in this store: verify a collector's receipt with "
-                            "`blockproof verify`"),
+        ("inclusion proof", inclusion_text(row.get("inclusion"), receipt)),
         ("source", f"{row.get('source')} line {row.get('source_line')}"),
     ]  # fmt: skip
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
@@ -372,7 +379,13 @@ def measurement_html(msm_id: str, view: MeasurementView) -> str:
         f'<table id="facts">{table}</table>'
         f'<p><a id="download-raw" href="/measurements/{_e(quote(msm_id))}.json" download>'
         "download the raw measurement (JSON, exactly as received)</a> · "
-        f'<a href="/api/measurements/{_e(quote(msm_id))}">JSON summary</a></p>'
+        + (
+            f'<a id="download-receipt" href="/measurements/{_e(quote(msm_id))}.receipt.json" '
+            "download>its collector receipt</a> · "
+            if receipt
+            else ""
+        )
+        + f'<a href="/api/measurements/{_e(quote(msm_id))}">JSON summary</a></p>'
         f"{_waterfall(view.steps)}"
         + (
             "<h2>Response bodies</h2><p class=meta>As received, shown as text: a blockpage's "

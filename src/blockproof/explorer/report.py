@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from html import escape
+from typing import Any
 
 from blockproof.explorer.charts import bars_svg, legend
-from blockproof.explorer.evidence import Evidence
+from blockproof.explorer.evidence import CONTEXT_HOURS, Evidence
 from blockproof.verdict.judge import RULES_VERSION
 
 CSS = """
@@ -97,6 +98,18 @@ def _methods(evidence: Evidence) -> str:
     return f"<ul>{items}</ul>" if items else "<p>No method recorded.</p>"
 
 
+def inclusion_text(inclusion: str | None, receipt: dict[str, Any] | None) -> str:
+    """How a measurement's place in a collector's log reads on a page (not yet escaped)."""
+    if inclusion is None or receipt is None:
+        return "no receipt (not uploaded through a blockproof collector)"
+    if inclusion != "valid":
+        return f"INVALID: {inclusion}"
+    return (
+        f"valid: leaf {receipt['leaf_index']} of a log of {receipt['tree_size']} "
+        f"(log {str(receipt['log_id'])[:16]}...)"
+    )
+
+
 def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
     rows = []
     for s in evidence.samples:
@@ -108,7 +121,8 @@ def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
             f"<tr><td class=mono>{shown}</td><td>{_e(s.measurement_start_time)}</td>"
             f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
             f"<td>{_e(s.outcome)} / {_e(s.method)}<br><span class=mono>{_e(s.rule_id)}</span>"
-            f"</td><td>{_e(s.explanation)}</td><td>{signature}</td></tr>"
+            f"</td><td>{_e(s.explanation)}</td><td>{signature}</td>"
+            f"<td>{_e(inclusion_text(s.inclusion, s.receipt))}</td></tr>"
         )
     if not rows:
         return "<p>No sample measurements are stored for this event.</p>"
@@ -116,12 +130,49 @@ def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
         f"<li><code>{_e(s.msm_id)}</code><br><code>{_e(s.sha256) or 'source not kept'}</code></li>"
         for s in evidence.samples
     )
+    checked = sorted({s.checked for s in evidence.samples})
+    proofs = "".join(
+        f"<li><code>{_e(s.msm_id)}</code>: leaf {_e(s.receipt['leaf_index'])}, leaf hash "
+        f"<code>{_e(s.receipt['leaf_hash'])}</code>, in the tree of size "
+        f"{_e(s.receipt['tree_size'])} with root <code>{_e(s.receipt['root_hash'])}</code> "
+        f"of log <code>{_e(s.receipt['log_id'])}</code>; inclusion proof: "
+        f"{len(s.receipt['inclusion_proof'])} hashes; {_e(inclusion_text(s.inclusion, s.receipt))}"
+        "</li>"
+        for s in evidence.samples
+        if s.receipt and "leaf_index" in s.receipt
+    )
     return (
         "<table><tr><th>measurement</th><th>time (UTC)</th><th>network</th><th>URL</th>"
-        "<th>verdict / rule</th><th>why</th><th>signature</th></tr>"
+        "<th>verdict / rule</th><th>why</th><th>signature</th><th>inclusion proof</th></tr>"
         + "".join(rows)
-        + "</table><p>The SHA-256 of each sample measurement's bytes, as received:</p>"
+        + "</table><p>The SHA-256 of each sample measurement's bytes, as received "
+        f"(hashes, signatures and proofs checked {_e(' and '.join(checked))}):</p>"
         + f'<ol class="hashes">{hashes}</ol>'
+        + (
+            "<p>Their places in the collector's transparency log (RFC 9162 Merkle tree; "
+            f'each tree head signed by the collector):</p><ol class="hashes">{proofs}</ol>'
+            if proofs
+            else "<p>None of these measurements came with a collector's receipt (simulated "
+            "and OONI measurements have none), so none has an inclusion proof.</p>"
+        )
+    )
+
+
+def _context(evidence: Evidence) -> str:
+    c = evidence.context
+    if c is None:
+        return ""
+    return (
+        "<p><b>Measured here.</b> In the "
+        f"{CONTEXT_HOURS} hours before the event, {c.before_blocked:,} of "
+        f"{c.before_measurements:,} measurements of this platform in this country looked "
+        f"blocked ({c.rate(c.before_blocked, c.before_measurements)}): the rate at which "
+        "the rules flag a reachable platform on these networks, its false positives included. "
+        f"During the event: {c.during_blocked:,} of {c.during_measurements:,} "
+        f"({c.rate(c.during_blocked, c.during_measurements)}). Coverage: "
+        f"{c.event_hours_with_data:,} of the event's {c.event_hours:,} hours have measurements; "
+        f"{c.networks_in_event} of the {c.networks_measured} networks measured in the window "
+        "are part of the event.</p>"
     )
 
 
@@ -150,14 +201,19 @@ one by one.</p>
 VERIFY = """
 <ol>
 <li>Obtain the measurement files (the collector's export, or the probe's spool) and install
-blockproof.</li>
-<li>Check a file's bytes: <code>sha256sum FILE</code> must print the SHA-256 shown above
-for that measurement (a collector export holds one measurement per line; the hash is of the
-line without its newline).</li>
-<li>Check its signature and its place in the collector's transparency log:
-<code>blockproof verify FILE --receipt FILE.receipt.json</code> prints VERIFIED when the
-probe's Ed25519 signature covers exactly this content and the receipt's inclusion proof
-leads to a tree head signed by the collector.</li>
+blockproof (<code>pip install blockproof</code>).</li>
+<li>Check a measurement's bytes. A collector export holds one measurement per line of
+<code>DAY_CC_TEST.jsonl.gz</code>, and its receipt on the same line of
+<code>DAY_CC_TEST.receipts.jsonl.gz</code>; the hash is of the line without its newline:
+<code>zcat DAY_CC_TEST.jsonl.gz | sed -n 'Np' | tr -d '\\n' | sha256sum</code> (N the
+line number) must print the SHA-256 shown above for that measurement.</li>
+<li>Check its signature and its place in the collector's transparency log: save the line
+as <code>m.json</code> and the receipt's line as <code>m.receipt.json</code>, then
+<code>blockproof verify m.json</code> prints VERIFIED when the probe's Ed25519 signature
+covers exactly this content and the receipt's inclusion proof leads from the
+measurement's leaf hash to a tree head signed by the collector (a measurement from the
+probe's spool has its receipt beside it already). An unsigned measurement (simulated, or
+an OONI probe's) is checked with <code>--allow-unsigned</code>.</li>
 <li>Check that the log was never rewritten: save the collector's tree head now
 (<code>blockproof collector head URL &gt; head.json</code>) and later run
 <code>blockproof verify --consistency head.json newer-head.json --collector URL</code>.</li>
@@ -212,6 +268,7 @@ clearly (fingerprint matches first). Each can be checked independently (below).<
 
 <h2>Methodology and its limits</h2>
 {METHODOLOGY.format(rules=_e(event.get("rules_version", RULES_VERSION)))}
+{_context(evidence)}
 
 <h2>How to verify this report</h2>
 {VERIFY}

@@ -190,12 +190,14 @@ def timeline(
     until: date | datetime | None = None,
     granularity: str = "auto",
     names: dict[tuple[str, int], str] | None = None,
+    span: tuple[datetime, datetime] | None = None,
 ) -> Timeline:
     """``platform`` ("*" = all) in ``cc`` from ``since`` to ``until`` (a date means that
-    whole day; default: the last ``DEFAULT_DAYS`` days with data)."""
+    whole day; default: the last ``DEFAULT_DAYS`` days with data). ``span``: the data's
+    first and last hour, when the caller knows them already (``data_span``)."""
     from blockproof.pipeline.analyze import load_networks
 
-    span = data_span(store, cc, platform)
+    span = span or data_span(store, cc, platform)
     if isinstance(until, datetime):
         end = until
     elif isinstance(until, date):

@@ -53,6 +53,7 @@ from blockproof.verdict.judge import RULES_VERSION
 HOUR = 3600
 OUTAGE_SHARE = 0.5
 WITNESSES = 5
+SAMPLES = 12  # sample measurements kept per event for its evidence report
 CELLS_ROW_GROUP = 16_384
 
 
@@ -101,6 +102,9 @@ class Event:
     n_confirmed: int
     restorations: list[tuple[str, str]]
     witnesses: list[dict[str, Any]]
+    # the evidence report's sample: per network and method the clearest blocked
+    # measurement, with its hash, signature and receipt (see engine.event_samples)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     rules_version: str = RULES_VERSION
 
     def as_dict(self) -> dict[str, Any]:
@@ -399,6 +403,7 @@ def _event(
     )
     stats = eng.to_arrow(q.event_stats(sel)).to_pylist()[0]
     witnesses = eng.to_arrow(q.event_witnesses(sel, WITNESSES)).to_pylist()
+    samples = _event_samples(eng, sel, cc, start_h * HOUR, window_end * HOUR)
     n_confirmed = int(stats["confirmed"] or 0)
     if n_confirmed > 0 or (len(by_asn) >= 3 and top_share >= 0.7):
         confidence = "confirmed"
@@ -435,7 +440,34 @@ def _event(
             {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in w.items()}
             for w in witnesses
         ],
+        samples=samples,
     )
+
+
+def _event_samples(
+    eng: q.Engine, sel: Any, cc: str, start_s: int, end_s: int
+) -> list[dict[str, Any]]:
+    """The event's sample measurements, each with its verdict and its measurement's facts
+    (URL, SHA-256 of its bytes, signature, receipt), so that pages and reports need not
+    search the tables again."""
+    picked = eng.to_arrow(q.event_samples(sel, SAMPLES)).to_pylist()
+    if not picked:
+        return []
+    ids = [p["msm_id"] for p in picked]
+    details = {
+        d["msm_id"]: d
+        for d in eng.to_arrow(
+            q.sample_details(eng.table("measurements"), cc, ids, start_s, end_s)
+        ).to_pylist()
+    }
+    out = []
+    for p in picked:
+        row = {**p, **details.get(p["msm_id"], {})}
+        row["measurement_start_time"] = (
+            p["measurement_start_time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        )
+        out.append({k: row.get(k) for k in (*p.keys(), *q.SAMPLE_DETAILS)})
+    return out
 
 
 def save(store: Store, analysis: Analysis) -> None:

@@ -193,6 +193,45 @@ def event_stats(sel: ir.Table) -> ir.Table:
     )
 
 
+def event_samples(sel: ir.Table, limit: int) -> ir.Table:
+    """The event's clearest blocked measurement per network and method (fingerprint-
+    confirmed first, then the earliest), confirmed ones and then by network first, at
+    most ``limit``: the sample an evidence report shows."""
+    b = sel.filter(sel.is_blocked == 1).mutate(
+        unconfirmed=(sel.outcome != "confirmed").cast("int64")
+    )
+    window = ibis.window(
+        group_by=[b.probe_asn, b.method],
+        order_by=[b.unconfirmed, b.measurement_start_time, b.msm_id],
+    )
+    ranked = b.mutate(pick=ibis.row_number().over(window))
+    best = ranked.filter(ranked.pick == 0)
+    return (
+        best.order_by([best.unconfirmed, best.probe_asn, best.method])
+        .select(
+            "msm_id", "measurement_start_time", "probe_asn", "outcome", "method", "rule_id",
+            "explanation", "fingerprint",
+        )
+        .limit(limit)
+    )  # fmt: skip
+
+
+SAMPLE_DETAILS = (
+    "msm_id", "input", "raw_sha256", "signature", "probe_id", "receipt", "inclusion",
+    "source_sha256", "source_line",
+)  # fmt: skip
+
+
+def sample_details(m: ir.Table, cc: str, ids: list[str], start_s: int, end_s: int) -> ir.Table:
+    """The measurements' rows behind sample verdicts (columns of ``SAMPLE_DETAILS`` that
+    the table has: a store written before a column existed lacks it)."""
+    start = ibis.literal(datetime.fromtimestamp(start_s, UTC), type="timestamp('UTC')")
+    end = ibis.literal(datetime.fromtimestamp(end_s, UTC), type="timestamp('UTC')")
+    t = m.measurement_start_time
+    m = m.filter((m.probe_cc == cc) & (t >= start) & (t < end) & m.msm_id.isin(ids))
+    return m.select(*[c for c in SAMPLE_DETAILS if c in m.columns])
+
+
 def event_witnesses(sel: ir.Table, limit: int) -> ir.Table:
     b = sel.filter(sel.is_blocked == 1)
     return (

@@ -31,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from blockproof.codec.ooni import web_observations_from_test_keys
+from blockproof.collector.proofs import inclusion_status
 from blockproof.core.http import extract_title
 from blockproof.core.webconnectivity import analyze
 from blockproof.model.observations import split_endpoint
@@ -126,6 +127,7 @@ class Source:
     sha256: str
     line: int
     raw: bytes = b""
+    receipt: bytes | None = None  # the collector's receipt for this record, if exported
 
 
 class Columns:
@@ -219,6 +221,8 @@ class Extractor:
                 "test_runtime": float(runtime) if isinstance(runtime, int | float) else None,
                 "signature": str(verify_measurement(obj).status),
                 "raw_sha256": hashlib.sha256(source.raw).hexdigest() if source.raw else None,
+                "receipt": source.receipt.decode("utf-8", "replace") if source.receipt else None,
+                "inclusion": inclusion_status(source.raw, source.receipt),
                 "source": source.name,
                 "source_sha256": source.sha256,
                 "source_line": source.line,

@@ -218,6 +218,42 @@ def peek_id(obj: dict[str, Any]) -> str | None:
     return measurement_id(obj, time_us, cc, test_name)
 
 
+class Receipts:
+    """A collector export's receipts, line for line beside its measurement files
+    (``X.jsonl.gz`` and ``X.receipts.jsonl.gz``), each completed with the export's signed
+    tree head (``tree-head.json`` at the export's root, above DAY/CC/TEST), so that every
+    stored receipt can be checked on its own. Read once per file, on first need."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.lines: list[bytes] = []
+
+    def receipt(self, path: str, line: int) -> bytes | None:
+        if path != self.path:
+            self.path, self.lines = path, self._load(Path(path))
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else None
+
+    @staticmethod
+    def _load(path: Path) -> list[bytes]:
+        if not path.name.endswith(".jsonl.gz"):
+            return []
+        sibling = path.with_name(path.name.removesuffix(".jsonl.gz") + NOT_MEASUREMENTS[0])
+        heads = [p / "tree-head.json" for p in path.parents[:4]]
+        head_path = next((h for h in heads if h.is_file()), None)
+        if not sibling.is_file() or head_path is None:
+            return []
+        try:
+            head = orjson.loads(head_path.read_bytes())
+            with gzip.open(sibling, "rb") as f:
+                return [
+                    orjson.dumps({**orjson.loads(text), "tree_head": head})
+                    for text in f
+                    if text.strip()
+                ]
+        except (OSError, EOFError, orjson.JSONDecodeError, TypeError):
+            return []  # unreadable receipts: the measurements stand alone, without proofs
+
+
 class Worker:
     """The state of one worker process: its extractor, batch, counters and rejects."""
 
@@ -227,6 +263,7 @@ class Worker:
         self.index = index
         self.batch = batch
         self.extractor = Extractor()
+        self.receipts = Receipts()
         self.rejects = _Rejects(store, run, index)
         self.ids: list[str] = []
         self.sources: dict[str, str] = {}  # sha256 -> path of the files the batch points to
@@ -257,7 +294,8 @@ class Worker:
                 if msm_id is not None and (msm_id in _KNOWN or msm_id in self.seen):
                     self.counts["duplicate"] += 1
                     continue
-                msm_id = self.extractor.add(obj, Source(name, sha256, number, raw))
+                receipt = self.receipts.receipt(path, number)
+                msm_id = self.extractor.add(obj, Source(name, sha256, number, raw, receipt))
             except RecordError as exc:
                 self.reject(path, number, f"not a measurement: {exc}", raw)
                 continue

@@ -59,6 +59,10 @@ MEASUREMENTS = pa.schema(
         # "valid", "unsigned" or "invalid": the probe signature, checked at ingest
         pa.field("signature", pa.string()),
         pa.field("raw_sha256", pa.string()),  # SHA-256 of the measurement's bytes as received
+        # a collector's receipt (from a collector export) and its check at ingest:
+        # "valid" (leaf hash, inclusion proof and signed tree head all hold) or the problems
+        pa.field("receipt", pa.string()),
+        pa.field("inclusion", pa.string()),
         pa.field("source", pa.string()),  # the input file's name
         pa.field("source_sha256", pa.string()),  # its SHA-256: STORE/sources/<sha256>.<ext>
         pa.field("source_line", pa.int64()),  # 1-based line (or record, in a .json document)
