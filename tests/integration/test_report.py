@@ -230,6 +230,10 @@ async def test_explorer_timeline_search_and_waterfall(campaign: tuple[Path, set[
         assert 'class="nodata"' in edge_page.text
         assert "no data" in edge_page.text
 
+        # search: without dates, the last 30 days with data from the country asked
+        default = (await client.get("/api/search", params={"cc": "PK"})).json()
+        assert default["rows"]
+        assert default["until"] == max(r["bucket"] for r in default["rows"])[:10]
         # search: filters, axis, CSV equal to JSON
         params = {"cc": "PK", "platform": "x", "granularity": "day", "axis": "asn"}
         page = await client.get("/search", params=params)

@@ -44,8 +44,9 @@ table.heatmap td.nodata { background: #f0f0f0; } table.heatmap th { font-size: .
 .waterfall .span { position: absolute; top: 0; height: 8px; background: #1565c0; min-width: 2px; }
 .waterfall .failed .span { background: #c62828; }
 .waterfall .control { color: #444; }
+pre.mono { white-space: pre-wrap; overflow-wrap: anywhere; }
 pre.body { max-height: 24rem; overflow: auto; background: #f8f8f8; padding: .5rem;
-       white-space: pre-wrap; }
+       white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 OUTCOME_TEXT = (

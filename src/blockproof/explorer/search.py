@@ -149,17 +149,21 @@ class Result:
         return out.getvalue()
 
 
-def _last_day(store: Store) -> date | None:
+def _last_day(store: Store, cc: str) -> date | None:
+    """The last day with verdicts (from ``cc``, when given): the default range ends there."""
     base = store.table_dir("verdicts")
-    days = sorted(p.name.removeprefix("day=") for p in base.glob("day=*")) if base.is_dir() else []
-    return date.fromisoformat(days[-1]) if days else None
+    days = sorted(base.glob("day=*"), reverse=True) if base.is_dir() else []
+    for day in days:
+        if not cc or (day / f"cc={cc}").is_dir():
+            return date.fromisoformat(day.name.removeprefix("day="))
+    return None
 
 
 def aggregate(store: Store, query: Query) -> Result:
     """Answer ``query`` (see the module docstring)."""
     import duckdb
 
-    until = query.until or _last_day(store) or date.today()
+    until = query.until or _last_day(store, query.cc) or date.today()
     since = query.since or until - timedelta(days=DEFAULT_DAYS - 1)
     if since > until:
         raise InputError(f"since ({since}) is after the last day with data ({until})")

@@ -155,8 +155,18 @@ def choose_granularity(asked: str, days: float) -> str:
 
 
 def _read_cells(
-    store: Store, cc: str, platform: str, lo: int | None, hi: int | None, columns: list[str]
+    store: Store,
+    cc: str,
+    platform: str,
+    lo: int | None,
+    hi: int | None,
+    columns: list[str],
+    step: int = 0,
 ) -> dict[str, list[Any]]:
+    """The cells of ``platform`` ("*": all) in ``cc`` with ``lo <= hour < hi``; with a
+    ``step``, summed per network and bucket (``hour`` becomes the bucket's start) by
+    Arrow, so that Python sees one row per network and bucket, not per cell."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     if not store.cells_path.exists():
@@ -169,6 +179,13 @@ def _read_cells(
     if hi is not None:
         filters.append(("hour", "<", hi))
     table = pq.read_table(store.cells_path, columns=columns, filters=filters)
+    if step:
+        hours = table.column("hour")
+        starts = pc.multiply(pc.divide(hours, step), step)  # integer division: hours >= 0
+        table = table.set_column(table.schema.get_field_index("hour"), "hour", starts)
+        sums = [(c, "sum") for c in columns if c not in ("probe_asn", "hour")]
+        table = table.group_by(["probe_asn", "hour"]).aggregate(sums)
+        table = table.rename_columns([c.removesuffix("_sum") for c in table.column_names])
     pydict: dict[str, list[Any]] = table.to_pydict()
     return pydict
 
@@ -226,12 +243,12 @@ def timeline(
     step = HOUR if gran == "hour" else DAY
     lo = int(start.timestamp()) // step * step
     hi = -(-int(end.timestamp()) // step) * step
-    rows = _read_cells(store, cc, platform, lo, hi, ["probe_asn", "hour", *_COUNTS])
+    rows = _read_cells(store, cc, platform, lo, hi, ["probe_asn", "hour", *_COUNTS], step)
     slots = range(lo, hi, step)
     totals: dict[int, list[int]] = {}
     per_network: dict[int, dict[int, list[int]]] = {}
     for i, (asn, hour) in enumerate(zip(rows["probe_asn"], rows["hour"], strict=True)):
-        slot = hour - hour % step
+        slot = hour  # already the bucket's start
         values = [rows[c][i] for c in _COUNTS]
         for acc in (
             totals.setdefault(slot, [0] * len(_COUNTS)),
