@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from pipeline_bench import COUNTRIES, PLATFORMS, _digits, _hex16, _strings  # noqa: E402
+from pipeline_bench import COUNTRIES, PLATFORMS, _hex16, msm_ids  # noqa: E402
 
 BEGIN = "<!-- explorer:begin -->"
 END = "<!-- explorer:end -->"
@@ -346,25 +346,7 @@ def chunk(job: dict[str, Any]) -> dict[str, Any]:
             outcome[conf] = outcomes.index("confirmed")
     rule = off + (rng.random(rows) * cnt).astype(np.int64)
 
-    # msm_id as the store makes it: <YYYYMMDDHHMMSS>_<CC>_webconnectivity_<16 hex>
-    cc_bytes = np.frombuffer("".join(COUNTRIES).encode(), dtype=np.uint8).reshape(-1, 2)
-    days = when.astype("datetime64[s]").astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
-    ident = np.empty((rows, 50), dtype=np.uint8)
-    _digits(ident, 0, months.astype(np.int64) // 12 + 1970, 4)
-    _digits(ident, 4, months.astype(np.int64) % 12 + 1, 2)
-    _digits(ident, 6, (days - months).astype(np.int64) + 1, 2)
-    of_day = when % 86_400
-    _digits(ident, 8, of_day // 3600, 2)
-    _digits(ident, 10, of_day // 60 % 60, 2)
-    _digits(ident, 12, of_day % 60, 2)
-    ident[:, 14] = ident[:, 17] = ident[:, 33] = ord("_")
-    ident[:, 15:17] = cc_bytes[cc_i]
-    ident[:, 18:33] = np.frombuffer(b"webconnectivity", dtype=np.uint8)
-    ident[:, 34:50] = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[
-        rng.integers(0, 16, size=(rows, 16), dtype=np.uint8)
-    ]
-    msm_id = _strings(ident)
+    msm_id = msm_ids(when, cc_i, rng)
 
     run_time = pa.array(run_start.astype("datetime64[s]"))
     run_net = w["probe_net"][run_probe]

@@ -420,6 +420,31 @@ def _strings(matrix: Any) -> Any:
     ).cast(pa.string())
 
 
+def msm_ids(when: Any, cc_i: Any, rng: Any) -> Any:
+    """msm_id as the store makes it: <YYYYMMDDHHMMSS>_<CC>_webconnectivity_<16 hex>."""
+    import numpy as np
+
+    rows = len(when)
+    cc_bytes = np.frombuffer("".join(COUNTRIES).encode(), dtype=np.uint8).reshape(-1, 2)
+    days = when.astype("datetime64[s]").astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    ident = np.empty((rows, 50), dtype=np.uint8)
+    _digits(ident, 0, months.astype(np.int64) // 12 + 1970, 4)
+    _digits(ident, 4, months.astype(np.int64) % 12 + 1, 2)
+    _digits(ident, 6, (days - months).astype(np.int64) + 1, 2)
+    of_day = when % 86_400
+    _digits(ident, 8, of_day // 3600, 2)
+    _digits(ident, 10, of_day // 60 % 60, 2)
+    _digits(ident, 12, of_day % 60, 2)
+    ident[:, 14] = ident[:, 17] = ident[:, 33] = ord("_")
+    ident[:, 15:17] = cc_bytes[cc_i]
+    ident[:, 18:33] = np.frombuffer(b"webconnectivity", dtype=np.uint8)
+    ident[:, 34:50] = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[
+        rng.integers(0, 16, size=(rows, 16), dtype=np.uint8)
+    ]
+    return _strings(ident)
+
+
 def _verdict_chunk(world: dict[str, Any], rng: Any, rows: int, t0: int, t1: int) -> Any:
     """``rows`` verdicts of probe runs starting in [t0, t1), sorted by (day, country, time)
     as the store's partitions hold them; a run is one probe's report, about MEAN_RUN
@@ -479,24 +504,7 @@ def _verdict_chunk(world: dict[str, Any], rng: Any, rows: int, t0: int, t1: int)
     counts = np.array([len(by_outcome[name]) for name in outcomes])
     rule = np.array(offsets)[outcome] + (rng.random(rows) * counts[outcome]).astype(np.int64)
 
-    # msm_id as the store makes it: <YYYYMMDDHHMMSS>_<CC>_webconnectivity_<16 hex>
-    cc_bytes = np.frombuffer("".join(COUNTRIES).encode(), dtype=np.uint8).reshape(-1, 2)
-    days = when.astype("datetime64[s]").astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
-    ident = np.empty((rows, 50), dtype=np.uint8)
-    _digits(ident, 0, months.astype(np.int64) // 12 + 1970, 4)
-    _digits(ident, 4, months.astype(np.int64) % 12 + 1, 2)
-    _digits(ident, 6, (days - months).astype(np.int64) + 1, 2)
-    of_day = when % 86_400
-    _digits(ident, 8, of_day // 3600, 2)
-    _digits(ident, 10, of_day // 60 % 60, 2)
-    _digits(ident, 12, of_day % 60, 2)
-    ident[:, 14] = ident[:, 17] = ident[:, 33] = ord("_")
-    ident[:, 15:17] = cc_bytes[cc_i]
-    ident[:, 18:33] = np.frombuffer(b"webconnectivity", dtype=np.uint8)
-    ident[:, 34:50] = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[
-        rng.integers(0, 16, size=(rows, 16), dtype=np.uint8)
-    ]
+    ident = msm_ids(when, cc_i, rng)
 
     run_stamp = pc.strftime(pa.array(run_start.astype("datetime64[s]")), format="%Y%m%dT%H%M%SZ")
     run_net = world["probe_net"][run_probe]
@@ -519,7 +527,7 @@ def _verdict_chunk(world: dict[str, Any], rng: Any, rows: int, t0: int, t1: int)
         pa.scalar(None, pa.string()),
     )
     columns = {
-        "msm_id": _strings(ident),
+        "msm_id": ident,
         "measurement_start_time": pa.array(when * 1_000_000).cast(VERDICTS.field(1).type),
         "probe_cc": cc_text,
         "probe_asn": pa.array(asn, pa.int64()),
