@@ -141,6 +141,28 @@ def _show_table(measurements: list[Measurement], title: str) -> None:
     metavar="SCENARIO",
     help="Measure inside a lab scenario (offline) instead of the real network.",
 )
+@click.option(
+    "--via",
+    "vias",
+    multiple=True,
+    metavar="URL",
+    help="Also try each blocked URL through this proxy: socks5://HOST:PORT or "
+    "http://HOST:PORT (how VPN and Tor clients are exposed locally); repeatable.",
+)
+@click.option(
+    "--bypass/--no-bypass",
+    default=True,
+    show_default=True,
+    help="Try each blocked URL again with DNS over HTTPS and with a fragmented "
+    "ClientHello, and record which restores access (x_circumvention).",
+)
+@click.option(
+    "--throttling/--no-throttling",
+    default=True,
+    show_default=True,
+    help="With --platform: time the media, video and static endpoints that load, with "
+    "their SNI and with an innocuous one, to detect throttling (x_throttling).",
+)
 @spool_option
 @collector_option
 @click.option("--no-upload", is_flag=True, help="Keep measurements in the spool only.")
@@ -161,8 +183,16 @@ def run(
     spool_dir: Path | None,
     collector: str | None,
     no_upload: bool,
+    vias: tuple[str, ...] = (),
+    bypass: bool = True,
+    throttling: bool = True,
 ) -> None:
     """Measure URLs step by step (DNS, TCP, TLS, HTTP) and say whether and how each is blocked.
+
+    Then, for each blocked URL, which bypasses restore access (DNS over HTTPS, a
+    fragmented ClientHello, each --via proxy), and with --platform, whether the
+    endpoints that load (media, video, static) are throttled: the same download
+    with the site's SNI and with an innocuous one, on the same address.
 
     Every measurement is signed with this probe's key (created on first run) and
     written to the local spool before anything else; then, if a collector is
@@ -171,12 +201,19 @@ def run(
 
     Never records your IP address: measurements carry country and network only.
     """
+    from blockproof.netx.proxy import parse_proxy
     from blockproof.probe.console import progress_bar
+    from blockproof.probe.followups import FollowUps, throttling_targets
     from blockproof.probe.identity import load_or_create_key
     from blockproof.probe.measure import measurer, targets_for
     from blockproof.probe.sink import Sink
 
     targets = targets_for(urls, platforms, list_file, lab_scenario)
+    follow_up = FollowUps(
+        bypass=bypass,
+        vias=tuple(parse_proxy(v) for v in vias),
+        throttling_urls=throttling_targets(platforms) if throttling else frozenset(),
+    )
     measure = measurer(
         targets,
         control=control,
@@ -187,6 +224,7 @@ def run(
         resolver=resolver,
         ca_file=ca_file,
         concurrency=concurrency,
+        follow_up=follow_up,
     )
     spool = open_spool(spool_dir)
     sink = Sink(spool, load_or_create_key(), also=[_line_writer(as_json, output)])

@@ -10,6 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from blockproof.cli import main
+from blockproof.model.measurement import Measurement
+from blockproof.platforms import profiles
+from blockproof.probe.functions import by_function
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -95,3 +98,66 @@ def test_run_platform_in_the_lab_summarises_by_function(tmp_path: Path) -> None:
         assert re.search(rf"│ {function} +│ +\d+ │ blocked by tls", err), function
     assert re.search(r"│ upload +│ +1 │ down for the control too", err)
     assert "8 measurements signed and spooled" in err
+
+
+PLATFORM_RUNS = [
+    # scenario, extra options, expected status per function (regex on the summary line)
+    ("x-media-throttled", (), {
+        "web": r"blocked by tls; not by DNS over HTTPS, ClientHello fragmentation",
+        "api": r"reachable", "shortener": r"reachable", "static": r"reachable",
+        "upload": r"reachable",
+        "media": r"throttled to 1[2-7]\d kbit/s, \d+\.\dx slower than with",
+        "video": r"throttled to 1[2-7]\d kbit/s, \d+\.\dx slower than with",
+    }),
+    ("slow-link", (), {
+        "web": r"reachable", "api": r"reachable", "upload": r"reachable",
+        "media": r"reachable \(a slow network: 1[2-7]\d kbit/s whatever",
+        "video": r"reachable \(a slow network: 1[2-7]\d kbit/s whatever",
+        "static": r"reachable \(a slow network: 1[2-7]\d kbit/s whatever",
+    }),
+    ("tls-reset-first-segment", ("--via", "socks5://vpn.proxy.example:1080", "--no-throttling"), {
+        "web": r"blocked by tls \(1 of 2\); restored by ClientHello fragmentation, socks5 "
+               r"proxy; not by DNS over HTTPS",
+    }),
+]  # fmt: skip
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("scenario", "options", "expected"), PLATFORM_RUNS, ids=[r[0] for r in PLATFORM_RUNS]
+)
+def test_run_platform_reports_throttling_and_bypasses_by_function(
+    tmp_path: Path, scenario: str, options: tuple[str, ...], expected: dict[str, str]
+) -> None:
+    code, out, err = invoke(
+        "run", "--lab", scenario, "--platform", "x", "--no-upload", "--json",
+        "--spool", str(tmp_path / "spool"), *options,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "X (Twitter), by function" in err
+    measured = [json.loads(line) for line in out.splitlines()]
+    # the summary the table prints, recomputed from the measurements printed as JSON
+    statuses = by_function(
+        profiles()["x"],
+        [Measurement(test_name=m["test_name"], test_version=m["test_version"], input=m["input"],
+                     measurement_start_time="", test_start_time="", test_keys=m["test_keys"])
+         for m in measured],
+    )  # fmt: skip
+    texts = {s.function: s.text for s in statuses}
+    for function, status in expected.items():
+        assert re.fullmatch(status + ".*", texts[function]), (function, texts[function])
+        assert texts[function].split(";")[0].split(",")[0][:20] in re.sub(r"\s+", " ", err)
+    throttling = [
+        m["test_keys"]["x_throttling"] for m in measured if "x_throttling" in m["test_keys"]
+    ]
+    if scenario == "x-media-throttled":  # the measured rate is within 20% of the 150 kbit/s cap
+        rates = {t["verdict"]: t["target_kbps"] for t in throttling}
+        assert set(rates) == {"throttled", "not_throttled"}, throttling
+        for t in throttling:
+            if t["verdict"] == "throttled":
+                assert 120 <= t["target_kbps"] <= 180, t
+                assert t["ratio"] >= 3, t
+    if scenario == "slow-link":  # every name equally slow: never called throttling
+        assert throttling
+        assert {t["verdict"] for t in throttling} == {"slow_network"}, throttling

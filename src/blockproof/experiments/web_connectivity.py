@@ -81,6 +81,9 @@ class ProbeContext:
     duplicate_window: float = 0.3
     control_budget: float = 30.0  # seconds for the whole control exchange
     annotations: dict[str, str] = field(default_factory=dict)
+    # ClientHello fragmentation: the first TLS flight cut into this many TCP segments
+    # (a bypass for censors that read the SNI from the first segment only)
+    tls_splits: int = 1
     test_start_time: str = field(default_factory=lambda: datetime.now(UTC).strftime(TIME_FORMAT))
     report_id: str = ""
 
@@ -225,7 +228,7 @@ class _Depth:
                     self.ctx.network, self.rec, ip, port, server_name=self.host,
                     use_tls=use_tls, request=request if fetch else None,
                     timeouts=self.ctx.timeouts, may_fetch=may_fetch, ca_file=self.ctx.ca_file,
-                    tags=tuple(tags),
+                    first_flight_splits=self.ctx.tls_splits, tags=tuple(tags),
                 )  # fmt: skip
             finally:
                 if fetch:

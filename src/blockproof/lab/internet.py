@@ -14,6 +14,8 @@ from dataclasses import dataclass
 ROLE_SITE = "site"
 ROLE_CONTROL = "control"
 ROLE_RESOLVER = "resolver"
+ROLE_PROXY = "proxy"  # SOCKS5 on :1080 and HTTP CONNECT on :3128, outside the censor
+SOCKS_PORT, CONNECT_PORT = 1080, 3128
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,8 +93,12 @@ DEFAULT_HOSTS: tuple[Host, ...] = (
          org="DigitalOcean, LLC", role=ROLE_CONTROL, https=False),
     Host(name="dns.google", addresses=("8.8.8.8",), asn=15169, org="Google LLC",
          role=ROLE_RESOLVER, http=False),  # UDP and TCP :53, DoH on :443
+    # A VPN/proxy server abroad: what `--via socks5://...` reaches (lab/proxy.py).
+    Host(name="vpn.proxy.example", addresses=("185.220.101.20",), asn=60729,
+         org="Stiftung Erneuerbare Freiheit", role=ROLE_PROXY, http=False, https=False),
 )  # fmt: skip
 
 CONTROL_HOST = "th.blockproof.example"
 RESOLVER_HOST = "dns.google"
+PROXY_HOST = "vpn.proxy.example"
 DEFAULT_PROBE = Probe()

@@ -51,9 +51,17 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from blockproof.lab import origin
+from blockproof.lab import origin, proxy
 from blockproof.lab.censor import Censor, DNSOutcome, Opening, read_opening
-from blockproof.lab.internet import CONTROL_HOST, RESOLVER_HOST, ROLE_SITE, Host
+from blockproof.lab.internet import (
+    CONNECT_PORT,
+    CONTROL_HOST,
+    RESOLVER_HOST,
+    ROLE_PROXY,
+    ROLE_SITE,
+    SOCKS_PORT,
+    Host,
+)
 from blockproof.lab.pki import LabPKI
 from blockproof.lab.scenario import Rule, Scenario, blockpage_body
 from blockproof.netx.endpoint import Timeouts
@@ -341,6 +349,19 @@ class Lab(LabView):
                 LOOPBACK,
                 await self._listen(self._doh, ssl_context=self._pki.server_context(resolver)),
             )
+        for host in self.scenario.hosts:
+            if host.role == ROLE_PROXY and host.down == "no":
+                # the proxy dials through the uncensored network (ready once the lab runs)
+                async def dial(ip: str, port: int) -> tuple[Any, Any]:
+                    return await self.control_network.open_stream(ip, port)
+
+                async def resolve(name: str) -> list[str]:
+                    return await self.control_network.getaddrinfo(name)
+
+                for port, serve in ((SOCKS_PORT, proxy.serve_socks5),
+                                    (CONNECT_PORT, proxy.serve_connect)):  # fmt: skip
+                    handler = _proxy_handler(serve, dial, resolve)
+                    self._listeners[(host.name, port)] = (LOOPBACK, await self._listen(handler))
         for rule in self.scenario.rules_for("tls"):
             if rule.action == "mitm":
                 names = tuple(p for p in rule.match if p != "*") or ("mitm.example",)
@@ -623,6 +644,20 @@ class Lab(LabView):
                     await writer.drain()
                 writer.close()
         return None
+
+
+def _proxy_handler(
+    serve: Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter, proxy.Dial, proxy.Resolve],
+        Coroutine[Any, Any, None],
+    ],
+    dial: proxy.Dial,
+    resolve: proxy.Resolve,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await serve(reader, writer, dial, resolve)
+
+    return handle
 
 
 def _dns_factory(lab: Lab, censored: bool) -> Callable[[], _DNSServer]:

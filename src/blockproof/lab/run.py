@@ -15,7 +15,7 @@ from blockproof.lab import Lab, Scenario, load_scenario
 from blockproof.lab.lab import LAB_TIMEOUTS
 from blockproof.model.measurement import Measurement
 from blockproof.netx.endpoint import Timeouts
-from blockproof.probe.runner import run_urls
+from blockproof.probe.runner import FollowUp, run_urls
 
 CONTROL_BUDGET = 8.0  # the control itself waits at most LAB_TIMEOUTS per step
 
@@ -33,6 +33,7 @@ async def run_scenario(
     timeouts: Timeouts = LAB_TIMEOUTS,
     on_result: Callable[[Measurement], None] | None = None,
     hide_asn: bool = False,
+    follow_up: FollowUp | None = None,
 ) -> list[Measurement]:
     """Measure ``urls`` (default: the scenario's expectations) inside the scenario."""
     if isinstance(scenario, Path):
@@ -53,5 +54,6 @@ async def run_scenario(
             annotations={"lab_scenario": scenario.name},
         )
         return await run_urls(
-            urls or scenario_urls(scenario), ctx, concurrency=concurrency, on_result=on_result
-        )
+            urls or scenario_urls(scenario), ctx, concurrency=concurrency, on_result=on_result,
+            follow_up=follow_up,
+        )  # fmt: skip

@@ -301,3 +301,47 @@ async def dns_https(
     )
     recorder.trace.queries.append(result)
     return result
+
+
+async def doh_addresses(
+    network: Network, host: str, url: str, server_ip: str, *, timeout: float, ca_file: str | None
+) -> list[str]:
+    """``host``'s IPv4 addresses by DNS over HTTPS (for a network's ``getaddrinfo``);
+    raises socket.gaierror like the system resolver would."""
+    import ipaddress
+    import socket
+
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    query = await dns_https(
+        network, Recorder(), host, "A", url, server_ip=server_ip, timeout=timeout, ca_file=ca_file
+    )
+    if query.failure is not None or not query.addresses:
+        raise socket.gaierror(socket.EAI_NONAME, query.failure or "no address")
+    return list(dict.fromkeys(query.addresses))
+
+
+class DoHNetwork:
+    """A ``Network`` whose name lookups go to a DNS-over-HTTPS resolver (``url`` at
+    ``server_ip``) instead of the system's: the bypass for DNS-based blocking. Streams
+    and datagrams go through ``base`` unchanged."""
+
+    def __init__(
+        self, base: Network, url: str, server_ip: str, *, ca_file: str | None = None
+    ) -> None:
+        self.base, self.url, self.server_ip, self.ca_file = base, url, server_ip, ca_file
+
+    async def open_stream(
+        self, ip: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self.base.open_stream(ip, port)
+
+    def udp_address(self, ip: str, port: int) -> tuple[str, int]:
+        return self.base.udp_address(ip, port)
+
+    async def getaddrinfo(self, host: str) -> list[str]:
+        return await doh_addresses(
+            self.base, host, self.url, self.server_ip, timeout=10.0, ca_file=self.ca_file
+        )

@@ -94,8 +94,11 @@ class TCPStream:
 
     async def write(self, data: bytes) -> None:
         t0 = self._rec.now()
-        self._writer.write(data)
         try:
+            if self._writer.transport.is_closing():
+                # the peer (or a censor's RST) closed it while we were still writing
+                raise ConnectionResetError("the connection was closed by the peer")
+            self._writer.write(data)
             await self._writer.drain()
         except OSError as exc:
             self._record("write", t0, 0, classify(exc))

@@ -71,7 +71,13 @@ def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
     return table
 
 
-_STATE_STYLE = {"blocked": "bold red", "reachable": "green", "down": "yellow", "unknown": "yellow"}
+_STATE_STYLE = {
+    "blocked": "bold red",
+    "throttled": "bold magenta",
+    "reachable": "green",
+    "down": "yellow",
+    "unknown": "yellow",
+}
 
 
 def function_table(platform_name: str, statuses: list[FunctionStatus]) -> Table:

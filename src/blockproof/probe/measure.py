@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blockproof.errors import InputError
 from blockproof.model.measurement import Measurement
 
 OnResult = Callable[[Measurement], None]
+
+if TYPE_CHECKING:
+    from blockproof.probe.runner import FollowUp
 
 
 def targets_for(
@@ -60,6 +63,7 @@ def measurer(
     resolver: str | None = "8.8.8.8:53",
     ca_file: str | None = None,
     concurrency: int = 8,
+    follow_up: FollowUp | None = None,
 ) -> Callable[[OnResult], Coroutine[Any, Any, list[Measurement]]]:
     """An async function measuring ``targets`` once per call, reporting each result."""
     cc, asn = check_network(cc, asn)
@@ -78,6 +82,7 @@ def measurer(
                 concurrency=concurrency,
                 on_result=on_result,
                 hide_asn=hide_asn,
+                follow_up=follow_up,
             )
 
         return in_lab
@@ -95,6 +100,8 @@ def measurer(
     )
 
     async def on_network(on_result: OnResult) -> list[Measurement]:
-        return await run_urls(targets, ctx, concurrency=concurrency, on_result=on_result)
+        return await run_urls(
+            targets, ctx, concurrency=concurrency, on_result=on_result, follow_up=follow_up
+        )
 
     return on_network

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from blockproof.errors import InputError
 from blockproof.experiments.web_connectivity import ProbeContext, measure_url, validate_url
 from blockproof.model.measurement import Measurement
+
+# Runs after a URL's measurement, before it is reported: may add x_ keys to it.
+FollowUp = Callable[[str, Measurement, ProbeContext], Awaitable[None]]
 
 
 async def run_urls(
@@ -24,7 +27,10 @@ async def run_urls(
     *,
     concurrency: int = 8,
     on_result: Callable[[Measurement], None] | None = None,
+    follow_up: FollowUp | None = None,
 ) -> list[Measurement]:
+    """Measure ``urls``; ``follow_up`` may add experiments' results to a measurement
+    (throttling, bypass attempts) before it is reported (and so signed and kept)."""
     for url in urls:
         validate_url(url)
     ctx = ctx.with_report_id()
@@ -33,6 +39,8 @@ async def run_urls(
     async def one(url: str) -> Measurement:
         async with slots:
             measurement = await measure_url(url, ctx)
+            if follow_up is not None:
+                await follow_up(url, measurement, ctx)
         if on_result is not None:
             on_result(measurement)
         return measurement
