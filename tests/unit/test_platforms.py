@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from blockproof.experiments.web_connectivity import validate_url
 from blockproof.platforms import (
     FUNCTIONS,
     ProfileError,
@@ -32,6 +33,7 @@ def test_shipped_profiles_validate() -> None:
         for endpoint in platform.endpoints:
             assert endpoint.function in FUNCTIONS
             assert platform_of_url(endpoint.url) == platform.id
+            assert validate_url(endpoint.url) == endpoint.url  # the probe can measure it
 
 
 @pytest.mark.parametrize(
