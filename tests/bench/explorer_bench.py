@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from pipeline_bench import COUNTRIES, PLATFORMS, _hex16, msm_ids  # noqa: E402
+from pipeline_bench import COUNTRIES, PLATFORMS, _hex16, msm_ids, probe_runs  # noqa: E402
 
 BEGIN = "<!-- explorer:begin -->"
 END = "<!-- explorer:end -->"
@@ -289,22 +289,8 @@ def chunk(job: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng([job["seed"], job["index"]])
     rows, t0, t1 = job["rows"], job["t0"], job["t1"]
 
-    runs_n = rows // MEAN_RUN + 16
-    sizes = rng.integers(1, 2 * MEAN_RUN, size=runs_n)
-    while sizes.sum() < rows:
-        sizes = np.concatenate([sizes, rng.integers(1, 2 * MEAN_RUN, size=runs_n)])
-    cut = int(np.searchsorted(np.cumsum(sizes), rows))
-    sizes = sizes[: cut + 1].copy()
-    sizes[-1] -= int(sizes.sum()) - rows
-    runs_n = len(sizes)
-    run_probe = rng.integers(0, PROBES, size=runs_n)
-    run_start = rng.integers(t0, t1, size=runs_n)
-    run_of_row = np.repeat(np.arange(runs_n), sizes)
-    first_row = np.cumsum(sizes) - sizes
-    step = rng.integers(2, 9, size=rows)  # seconds between a run's measurements
-    elapsed = np.cumsum(step)
-    elapsed -= np.repeat(elapsed[first_row] - step[first_row], sizes)
-    when = np.minimum(run_start[run_of_row] + elapsed, job["horizon"] - 1)
+    run_probe, run_start, run_of_row, when = probe_runs(rng, rows, t0, t1)
+    when = np.minimum(when, job["horizon"] - 1)
     net = w["probe_net"][run_probe[run_of_row]]
     cc_i = w["net_cc"][net]
     order = np.lexsort((when, cc_i, when // 86_400))  # the store's order
@@ -356,7 +342,7 @@ def chunk(job: dict[str, Any]) -> dict[str, Any]:
         pc.binary_join_element_wise(
             pa.scalar("AS"), pc.cast(pa.array(w["net_asn"][run_net]), pa.string()), ""
         ),
-        pa.scalar("n1"), _hex16(rng, runs_n), "_",
+        pa.scalar("n1"), _hex16(rng, len(run_start)), "_",
     ).take(run_of_row)  # fmt: skip
     test_start = pc.strftime(run_time, format="%Y-%m-%d %H:%M:%S").take(run_of_row)
     probe_of_row = run_probe[run_of_row]

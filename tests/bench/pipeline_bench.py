@@ -420,6 +420,30 @@ def _strings(matrix: Any) -> Any:
     ).cast(pa.string())
 
 
+def probe_runs(rng: Any, rows: int, t0: int, t1: int) -> tuple[Any, Any, Any, Any]:
+    """Probes' runs of about MEAN_RUN measurements a few seconds apart, starting in
+    [t0, t1): each run's probe and start, each row's run, each row's time (epoch s)."""
+    import numpy as np
+
+    runs_n = rows // MEAN_RUN + 16
+    sizes = rng.integers(1, 2 * MEAN_RUN, size=runs_n)
+    while sizes.sum() < rows:
+        sizes = np.concatenate([sizes, rng.integers(1, 2 * MEAN_RUN, size=runs_n)])
+    cut = int(np.searchsorted(np.cumsum(sizes), rows))
+    sizes = sizes[: cut + 1].copy()
+    sizes[-1] -= int(sizes.sum()) - rows
+    runs_n = len(sizes)
+    run_probe = rng.integers(0, PROBES, size=runs_n)
+    run_start = rng.integers(t0, t1, size=runs_n)
+    run_of_row = np.repeat(np.arange(runs_n), sizes)
+    first_row = np.cumsum(sizes) - sizes
+    step = rng.integers(2, 9, size=rows)  # seconds between a run's measurements
+    elapsed = np.cumsum(step)
+    elapsed -= np.repeat(elapsed[first_row] - step[first_row], sizes)
+    when = run_start[run_of_row] + elapsed
+    return run_probe, run_start, run_of_row, when
+
+
 def msm_ids(when: Any, cc_i: Any, rng: Any) -> Any:
     """msm_id as the store makes it: <YYYYMMDDHHMMSS>_<CC>_webconnectivity_<16 hex>."""
     import numpy as np
@@ -458,22 +482,7 @@ def _verdict_chunk(world: dict[str, Any], rng: Any, rows: int, t0: int, t1: int)
     from blockproof.pipeline.schema import VERDICTS
     from blockproof.verdict.judge import RULES_VERSION
 
-    runs_n = rows // MEAN_RUN + 16
-    sizes = rng.integers(1, 2 * MEAN_RUN, size=runs_n)
-    while sizes.sum() < rows:
-        sizes = np.concatenate([sizes, rng.integers(1, 2 * MEAN_RUN, size=runs_n)])
-    cut = int(np.searchsorted(np.cumsum(sizes), rows))
-    sizes = sizes[: cut + 1].copy()
-    sizes[-1] -= int(sizes.sum()) - rows
-    runs_n = len(sizes)
-    run_probe = rng.integers(0, PROBES, size=runs_n)
-    run_start = rng.integers(t0, t1, size=runs_n)
-    run_of_row = np.repeat(np.arange(runs_n), sizes)
-    first_row = np.cumsum(sizes) - sizes
-    step = rng.integers(2, 9, size=rows)  # seconds between a run's measurements
-    elapsed = np.cumsum(step)
-    elapsed -= np.repeat(elapsed[first_row] - step[first_row], sizes)
-    when = run_start[run_of_row] + elapsed  # epoch seconds
+    run_probe, run_start, run_of_row, when = probe_runs(rng, rows, t0, t1)
     net = world["probe_net"][run_probe[run_of_row]]
     cc_i = world["net_cc"][net]
     # The store's order: partitioned by day and country, in time order within.
@@ -513,7 +522,7 @@ def _verdict_chunk(world: dict[str, Any], rng: Any, rows: int, t0: int, t1: int)
         pc.binary_join_element_wise(
             pa.scalar("AS"), pc.cast(pa.array(world["net_asn"][run_net]), pa.string()), ""
         ),
-        pa.scalar("n1"), _hex16(rng, runs_n), "_",
+        pa.scalar("n1"), _hex16(rng, len(run_start)), "_",
     )  # fmt: skip
     probe_names = _hex16(np.random.default_rng(world["seed"] + 1), PROBES)
     urls = [u for p in PLATFORMS for u in world["inputs"][p]]
