@@ -53,7 +53,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from pipeline_bench import COUNTRIES, PLATFORMS, _hex16, msm_ids, probe_runs  # noqa: E402
+from pipeline_bench import (  # noqa: E402
+    COUNTRIES,
+    PLATFORMS,
+    _hex16,
+    msm_ids,
+    platform_inputs,
+    probe_runs,
+    weights,
+)
 
 BEGIN = "<!-- explorer:begin -->"
 END = "<!-- explorer:end -->"
@@ -107,8 +115,6 @@ def world(seed: int, days: int) -> dict[str, Any]:
     """Networks, probes, URLs and blocks: the same in every chunk."""
     import numpy as np
 
-    from blockproof.platforms import profiles
-
     rng = np.random.default_rng(seed)
     n_nets = len(COUNTRIES) * ASNS_PER_COUNTRY
     net_cc = np.repeat(np.arange(len(COUNTRIES)), ASNS_PER_COUNTRY)
@@ -122,18 +128,9 @@ def world(seed: int, days: int) -> dict[str, Any]:
     for k, (asn, name) in enumerate(PK_NETWORKS):
         net_asn[PK * ASNS_PER_COUNTRY + k] = asn
         names[PK * ASNS_PER_COUNTRY + k] = name
-    cc_w = 1.0 / (np.arange(len(COUNTRIES)) + 1) ** 0.8
-    asn_w = 1.0 / (np.arange(ASNS_PER_COUNTRY) + 1) ** 1.1
-    net_w = (cc_w[:, None] * asn_w[None, :]).ravel()
-    net_w /= net_w.sum()
+    net_w, plat_w = weights()
     probe_net = rng.choice(n_nets, size=PROBES, p=net_w)
-    plat_w = 1.0 / (np.arange(len(PLATFORMS)) + 1) ** 0.5
-    plat_w /= plat_w.sum()
-    known = profiles()
-    inputs = {
-        p: [e.url for e in known[p].endpoints] if p in known else [f"https://{p}.example/"]
-        for p in PLATFORMS
-    }
+    inputs = platform_inputs()
     hours = days * 24
     methods = list(BLOCK_METHODS)
     blocks: list[dict[str, Any]] = []

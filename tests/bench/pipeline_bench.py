@@ -357,6 +357,30 @@ def _hex16(rng: Any, n: int) -> Any:
     )
 
 
+def weights() -> tuple[Any, Any]:
+    """Zipf-like weights: of each network (countries x ASNs, row-major) and each platform."""
+    import numpy as np
+
+    cc_w = 1.0 / (np.arange(len(COUNTRIES)) + 1) ** 0.8
+    asn_w = 1.0 / (np.arange(ASNS_PER_COUNTRY) + 1) ** 1.1
+    net_w = (cc_w[:, None] * asn_w[None, :]).ravel()
+    net_w /= net_w.sum()
+    plat_w = 1.0 / (np.arange(len(PLATFORMS)) + 1) ** 0.5
+    plat_w /= plat_w.sum()
+    return net_w, plat_w
+
+
+def platform_inputs() -> dict[str, list[str]]:
+    """Each platform's measured URLs: its profile's endpoints (or a placeholder)."""
+    from blockproof.platforms import profiles
+
+    known = profiles()
+    return {
+        p: [e.url for e in known[p].endpoints] if p in known else [f"https://{p}.example/"]
+        for p in PLATFORMS
+    }
+
+
 def _world(seed: int) -> dict[str, Any]:
     """Networks, probes, platform inputs and blocking events (the same for every chunk)."""
     import numpy as np
@@ -365,20 +389,9 @@ def _world(seed: int) -> dict[str, Any]:
     n_nets = len(COUNTRIES) * ASNS_PER_COUNTRY
     net_cc = np.repeat(np.arange(len(COUNTRIES)), ASNS_PER_COUNTRY)
     net_asn = rng.choice(np.arange(1_000, 400_000), size=n_nets, replace=False)
-    cc_w = 1.0 / (np.arange(len(COUNTRIES)) + 1) ** 0.8
-    asn_w = 1.0 / (np.arange(ASNS_PER_COUNTRY) + 1) ** 1.1
-    net_w = (cc_w[:, None] * asn_w[None, :]).ravel()
-    net_w /= net_w.sum()
+    net_w, plat_w = weights()
     probe_net = rng.choice(n_nets, size=PROBES, p=net_w)
-    plat_w = 1.0 / (np.arange(len(PLATFORMS)) + 1) ** 0.5
-    plat_w /= plat_w.sum()
-    from blockproof.platforms import profiles
-
-    known = profiles()
-    inputs = {
-        p: [e.url for e in known[p].endpoints] if p in known else [f"https://{p}.example/"]
-        for p in PLATFORMS
-    }
+    inputs = platform_inputs()
     hours = DAYS * 24
     events = []
     for _ in range(EVENTS):
