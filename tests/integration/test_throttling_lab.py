@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +191,41 @@ def test_no_ipv4_address_is_inconclusive_without_dialing() -> None:
 def test_only_https_urls() -> None:
     with pytest.raises(InputError):
         asyncio.run(measure_throttling(ProbeContext(), "http://pbs.twimg.com/"))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("scenario", "outcome", "method", "rule"),
+    [
+        ("x-media-throttled", "anomaly", "throttling", "x.throttling"),
+        ("slow-link", "ok", "none", None),
+    ],
+)
+def test_the_pipeline_judges_a_throttled_page_an_anomaly_by_throttling(
+    tmp_path: Path, scenario: str, outcome: str, method: str, rule: str | None
+) -> None:
+    """run (with the throttling follow-up) -> ingest: the verdict's method is throttling
+    where the experiment found it, and a slow network stays ok."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from blockproof.codec.ooni import measurement_to_json
+    from blockproof.lab.check import resolve_scenario_path
+    from blockproof.lab.run import run_scenario
+    from blockproof.pipeline.ingest import ingest
+    from blockproof.pipeline.store import Store
+    from blockproof.probe.followups import FollowUps
+
+    url = "https://pbs.twimg.com/"
+    follow = FollowUps(bypass=False, throttling_urls=frozenset({url}), throttling_seconds=2.0)
+    [m] = asyncio.run(run_scenario(resolve_scenario_path(scenario), [url], follow_up=follow))
+    source = tmp_path / "m.jsonl"
+    source.write_text(json.dumps(measurement_to_json(m)) + "\n")
+    store = Store(tmp_path / "store")
+    ingest([source], store)
+    [verdict] = pq.read_table([str(p) for p in store.files("verdicts")]).to_pylist()
+    assert (verdict["outcome"], verdict["method"]) == (outcome, method), verdict
+    if rule is not None:
+        assert verdict["rule_id"] == rule
+        assert "kbit/s" in verdict["explanation"]

@@ -21,6 +21,7 @@ class Method(StrEnum):
     TLS = "tls"  # OONI folds this into "http-failure"
     HTTP = "http"  # HTTP round trip failed (reset on Host, timeout...)
     HTTP_DIFF = "http-diff"  # a different page (blockpage)
+    THROTTLING = "throttling"  # loads, but slowed down by name (x_throttling)
     DOWN = "down"  # site down everywhere (control fails too): not censorship
     UNDETERMINED = "undetermined"
 

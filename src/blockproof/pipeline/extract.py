@@ -260,7 +260,8 @@ class Extractor:
             return Judgement(rule.outcome, rule.method, rule.id, text)
         hits = find_fingerprints(obs)
         self._observations(key, obs, hits)
-        return judge_web(obs, probe_cc=cc, analysis=analysis, hits=hits)
+        throttling = test_keys.get("x_throttling") if isinstance(test_keys, dict) else None
+        return judge_web(obs, probe_cc=cc, analysis=analysis, hits=hits, throttling=throttling)
 
     def _observations(self, key: dict[str, Any], obs: WebObservations, hits: list[Any]) -> None:
         control = obs.control

@@ -38,7 +38,7 @@ from blockproof.model.web import WebObservations
 from blockproof.verdict import fastpath
 from blockproof.verdict.fingerprints import Fingerprint, FingerprintDB, confirms
 
-RULES_VERSION = "2026.11.29"
+RULES_VERSION = "2026.11.30"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,13 @@ WC_UNREADABLE = RuleInfo(
     Method.UNDETERMINED.value,
     "The measurement's test keys could not be read ({error}).",
 )
+THROTTLED = RuleInfo(
+    "x.throttling",
+    "anomaly",
+    Method.THROTTLING.value,
+    "{host} loads, but at {target_kbps:.0f} kbit/s, {ratio:.1f}x slower than the same"
+    " download from the same address with another name in the ClientHello ({rule}).",
+)
 UNKNOWN_TEST = RuleInfo(
     "test.unknown",
     "failure",
@@ -108,7 +115,7 @@ def rules() -> list[RuleInfo]:
     out = [
         RuleInfo(r.id, _wc_outcome(r.id, r.method), r.method.value, r.template) for r in WC_RULES
     ]
-    out += [FP_DNS, FP_HTTP, WC_UNREADABLE, UNKNOWN_TEST]
+    out += [FP_DNS, FP_HTTP, THROTTLED, WC_UNREADABLE, UNKNOWN_TEST]
     out += [RuleInfo(r.id, r.outcome, r.method, r.template) for r in fastpath.FASTPATH_RULES]
     return out
 
@@ -151,12 +158,16 @@ def judge_web(
     probe_cc: str | None = None,
     analysis: WebConnectivityAnalysis | None = None,
     hits: Iterable[FingerprintHit] | None = None,
+    throttling: Any = None,
 ) -> Judgement:
     """The verdict of one Web Connectivity measurement.
 
     ``probe_cc`` is the measurement's country: as in OONI's fastpath, a fingerprint of
     a filtering product or an institution confirms only where it is expected (its
-    ``expected_countries``); national and ISP fingerprints confirm anywhere."""
+    ``expected_countries``); national and ISP fingerprints confirm anywhere.
+    ``throttling`` is the measurement's ``x_throttling`` (blockproof's throttling
+    experiment): a page that loads but was found throttled is an anomaly by
+    ``throttling``, not ok."""
     analysis = analysis or analyze(obs)
     found = list(find_fingerprints(obs) if hits is None else hits)
     blocking = _blocking_str(analysis.blocking)
@@ -184,9 +195,30 @@ def judge_web(
             "failure", Method.UNDETERMINED.value, "wc.undetermined", "", None, blocking
         )
     outcome = _wc_outcome(verdict.rule_id, verdict.method)
+    if outcome == "ok" and isinstance(throttling, Mapping):
+        throttled = _throttled(obs.input, throttling, blocking)
+        if throttled is not None:
+            return throttled
     return Judgement(
         outcome, verdict.method.value, verdict.rule_id, verdict.explanation, None, blocking
     )
+
+
+def _throttled(url: str, found: Mapping[str, Any], blocking: str | None) -> Judgement | None:
+    """The throttling verdict, when the experiment found the page throttled."""
+    if found.get("verdict") != "throttled":
+        return None
+    try:
+        fields = {
+            "host": url.split("/")[2] if "://" in url else url,
+            "target_kbps": float(found["target_kbps"]),
+            "ratio": float(found["ratio"]),
+            "rule": str(found.get("rule") or "throttled"),
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
+    text = THROTTLED.template.format(**fields)
+    return Judgement(THROTTLED.outcome, THROTTLED.method, THROTTLED.id, text, None, blocking)
 
 
 def judge_app(measurement: Mapping[str, Any]) -> Judgement:
