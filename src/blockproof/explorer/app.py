@@ -134,15 +134,15 @@ def create_app(store_dir: Path) -> ASGIApp:
 
     async def api_status(request: Request) -> Response:
         events, found = await asyncio.gather(asyncio.to_thread(load), asyncio.to_thread(pairs))
-        blocked: dict[tuple[str, str], str] = {}
-        for e in events:
-            if e["kind"] == "platform_block":
-                key = (e["platform"], e["country"])
-                blocked[key] = "blocked" if e["end"] is None else blocked.get(key, "was blocked")
+        state = pages.board_states(events)
         return JSONResponse(
             {
                 "board": [
-                    {"platform": p, "country": c, "status": blocked.get((p, c), "no block found")}
+                    {
+                        "platform": p,
+                        "country": c,
+                        "status": pages.BOARD_TEXT[state.get((p, c), "clear")],
+                    }
                     for p, c in found
                 ],
                 "events": [e["id"] for e in events],

@@ -242,7 +242,7 @@ def _sample(store: Store, row: dict[str, Any], reverify: bool) -> Sample:
         sha256=digest,
         signature=str(signature),
         key_id=key_id,
-        receipt=_receipt_summary(receipt),
+        receipt=receipt_summary(receipt),
         inclusion=inclusion,
         checked=checked,
     )
@@ -316,7 +316,7 @@ def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dic
     return found
 
 
-def _receipt_summary(receipt: str | None) -> dict[str, Any] | None:
+def receipt_summary(receipt: str | None) -> dict[str, Any] | None:
     """The facts of a receipt a reader checks: log, leaf, tree size and root."""
     if receipt is None:
         return None

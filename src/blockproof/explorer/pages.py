@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from blockproof.explorer.charts import bars_svg, heatmap_html, legend
-from blockproof.explorer.evidence import NetworkStatus
+from blockproof.explorer.evidence import NetworkStatus, receipt_summary
 from blockproof.explorer.measurement import MeasurementView, Step
 from blockproof.explorer.report import CSS, inclusion_text, signature_text
 from blockproof.explorer.report import escape_html as _e
@@ -87,6 +87,19 @@ def _options(values: Iterable[str], chosen: str, labels: Mapping[str, str] | Non
 
 # -- home ---------------------------------------------------------------------------
 
+BOARD_TEXT = {"blocked": "blocked now", "was": "was blocked", "clear": "no block found"}
+
+
+def board_states(events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(platform, country) -> "blocked" (an ongoing block) or "was" (only ended ones);
+    pairs without a platform block are absent ("clear")."""
+    state: dict[tuple[str, str], str] = {}
+    for e in events:
+        if e["kind"] == "platform_block":
+            key = (e["platform"], e["country"])
+            state[key] = "blocked" if e["end"] is None else state.get(key, "was")
+    return state
+
 
 def home_html(
     events: list[dict[str, Any]], pairs: list[tuple[str, str]], names: Mapping[str, str]
@@ -109,15 +122,11 @@ def home_html(
         if events
         else "<p>No events: run <code>blockproof analyze</code> on the store.</p>"
     )
-    state: dict[tuple[str, str], str] = {}
-    for e in events:
-        if e["kind"] == "platform_block":
-            key = (e["platform"], e["country"])
-            state[key] = "blocked" if e["end"] is None else state.get(key, "was")
+    state = board_states(events)
     platforms = sorted({p for p, _ in pairs})
     countries = sorted({c for _, c in pairs})
     have = set(pairs)
-    text = {"blocked": "blocked now", "was": "was blocked", "clear": "no block found"}
+    text = BOARD_TEXT
     board_rows = []
     for platform in platforms:
         cells = []
@@ -341,14 +350,7 @@ def _bodies(raw: bytes | None) -> list[tuple[str, str]]:
 
 def measurement_html(msm_id: str, view: MeasurementView) -> str:
     row = view.row
-    receipt = None
-    if row.get("receipt"):
-        try:
-            data = json.loads(row["receipt"])
-            receipt = {**data, "tree_size": data["tree_head"]["tree_size"],
-                       "log_id": data["tree_head"]["log_id"]}  # fmt: skip
-        except (ValueError, KeyError, TypeError):
-            receipt = None
+    receipt = receipt_summary(row.get("receipt"))
     pretty = "(the source file is not in the store)"
     if view.raw is not None:
         try:
