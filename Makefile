@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench venv clean help system
+.PHONY: demo test lint typecheck bench reliability venv clean help system
 
 help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
 	@echo "make test   - install everything the tests need, then run the default test suite"
 	@echo "make lint   - ruff and mypy (strict) on src/"
 	@echo "make bench  - long benchmarks (writes docs/benchmarks.md)"
+	@echo "make reliability - hostile servers, fuzzing, faults, abuse, load, fast and long parts (writes docs/reliability.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -49,6 +50,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -m bench -p no:cacheprovider tests/bench
+
+# Every reliability test, the long ones included, in one run; its figures become docs/reliability.md.
+reliability: $(STAMP) system
+	rm -rf test-artifacts/reliability
+	$(PY) -m pytest -q -p no:cacheprovider -m reliability tests
+	$(PY) tests/reliability/render.py --write docs/reliability.md
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from figures import Figures
+
 
 @pytest.fixture(autouse=True)
 def _blockproof_home(
@@ -16,3 +18,9 @@ def _blockproof_home(
     monkeypatch.delenv("BLOCKPROOF_COLLECTOR", raising=False)
     monkeypatch.delenv("BLOCKPROOF_CONTROL", raising=False)
     return home
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    """Where a reliability test records what it tried and measured (tests/figures.py)."""
+    return Figures(request.node.nodeid)
