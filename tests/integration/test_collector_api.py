@@ -24,6 +24,7 @@ from blockproof.collector.merkle import verify_consistency
 from blockproof.collector.proofs import Receipt, TreeHead, receipt_problems
 from blockproof.collector.service import Collector
 from blockproof.signing import sign_measurement
+from figures import Figures
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -140,9 +141,19 @@ BAD: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
      "invalid_value"),
     ("unknown-measurement", "GET", "/measurements/nope", None, {}, 404, "not_found"),
     ("unknown-receipt", "GET", "/measurements/nope/receipt", None, {}, 404, "not_found"),
+    ("consistency-superscript", "GET", "/log/consistency?first=%C2%B2", None, {}, 400,
+     "invalid_value"),
+    ("consistency-huge", "GET", "/log/consistency?first=" + "9" * 5000, None, {}, 400,
+     "invalid_value"),
+    ("consistency-unknown-param", "GET", "/log/consistency?first=1&third=2", None, {}, 400,
+     "invalid_value"),
+    ("admin-off", "GET", "/admin/export", None, {"authorization": "Bearer x"}, 404, "not_found"),
+    ("deep-path", "GET", "/report/a/b/c", None, {}, 404, "not_found"),
+    ("put-health", "PUT", "/health", b"{}", {}, 405, "method_not_allowed"),
 ]  # fmt: skip
 
 
+@pytest.mark.reliability
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("method", "path", "body", "headers", "status", "code"),
@@ -151,7 +162,7 @@ BAD: list[tuple[str, str, str, bytes | None, dict[str, str], int, str]] = [
 )
 async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
     api: Api, method: str, path: str, body: bytes | None, headers: dict[str, str], status: int,
-    code: str,
+    code: str, figures: Figures, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     assert (await api.submit(measurement(999))).status_code == 200  # something to protect
     before = api.stored_state()
@@ -159,6 +170,8 @@ async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(
     assert response.status_code == status, response.text
     answer = response.json()
     assert answer["error"] == code
+    figures.add("bad_inputs", server="collector", input=request.node.callspec.id,
+                status=response.status_code, error=code)  # fmt: skip
     assert isinstance(answer["detail"], str)
     assert len(answer["detail"]) > 10
     assert api.stored_state() == before
@@ -254,3 +267,23 @@ async def test_reopening_rebuilds_the_same_tree(api: Api) -> None:
         assert reopened.read(3).canonical == api.collector.read(3).canonical
     finally:
         await reopened.aclose()
+
+
+@pytest.mark.asyncio
+async def test_405_names_the_allowed_methods(api: Api) -> None:
+    for method, path, allowed in (
+        ("GET", SUBMIT, "POST"),
+        ("DELETE", "/measurements", "POST"),
+        ("POST", "/log/tree-head", "GET"),
+        ("PATCH", "/openapi.json", "GET"),
+    ):
+        response = await api.client.request(method, path)
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed
+
+
+@pytest.mark.asyncio
+async def test_openapi_document_is_served(api: Api) -> None:
+    response = await api.client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "blockproof collector"

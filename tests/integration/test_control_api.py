@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from blockproof.control.server import MAX_BODY, create_app
+from figures import Figures
 
 
 class NoNetwork:
@@ -92,14 +93,19 @@ BAD_INPUTS: list[tuple[str, bytes | str, int, str]] = [
 ]
 
 
+@pytest.mark.reliability
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("body", "status", "needle"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
 )
-async def test_bad_input_gets_a_clear_4xx(body: bytes | str, status: int, needle: str) -> None:
+async def test_bad_input_gets_a_clear_4xx(
+    body: bytes | str, status: int, needle: str, figures: Figures, request: pytest.FixtureRequest
+) -> None:
     response = await _post(body)
     assert response.status_code == status
     assert needle in response.json()["error"]
+    figures.add("bad_inputs", server="control", input=request.node.callspec.id,
+                status=response.status_code, error=response.json()["error"][:60])  # fmt: skip
 
 
 @pytest.mark.asyncio
@@ -122,3 +128,20 @@ async def test_bogons_are_never_dialed() -> None:
     assert body["ip_info"]["10.1.2.3"]["flags"] & 4  # bogon flag
     assert body["ip_info"]["127.0.0.1"]["flags"] == 1 | 2 | 4
     assert body["dns"] == {"failure": None, "addrs": ["10.0.0.1", "127.0.0.1"]}
+
+
+@pytest.mark.asyncio
+async def test_unknown_paths_and_methods_answer_json() -> None:
+    app = create_app(NoNetwork())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://c"
+    ) as client:
+        missing = await client.get("/nope")
+        assert missing.status_code == 404
+        assert "no such endpoint" in missing.json()["error"]
+        wrong = await client.request("DELETE", "/")
+        assert wrong.status_code == 405
+        assert set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+        assert "error" in wrong.json()
+        document = await client.get("/openapi.json")
+        assert document.json()["info"]["title"] == "blockproof control server"

@@ -87,13 +87,19 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Integers outside what OONI's Go probes and orjson read and write (64 bits) are unreadable:
+# ``1e300`` is an integral double, but written back as 10**300 no reader would take it.
+_INT_RANGE = range(-(2**63), 2**64)
+
+
 def _opt_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if value in _INT_RANGE else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+        number = int(value)
+        return number if number in _INT_RANGE else None
     return None
 
 
@@ -380,12 +386,26 @@ def _decode_headers(obj: JSON) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), _maybe_binary_str(v)) for k, v in _dict(obj.get("headers")).items())
 
 
+def _text_key(text: str) -> str:
+    """``text`` as a JSON object key: a key cannot be a base64 object, so bytes that are
+    not UTF-8 (surrogate-escaped by the decoder) become U+FFFD, as Go writes them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = text.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    return text
+
+
 def _encode_headers(headers: Iterable[tuple[str, str]]) -> tuple[list[Any], JSON]:
     """``headers_list`` and the ``headers`` map of first values (sorted keys, as Go writes)."""
     pairs = list(headers)
     first: dict[str, str] = {}
     for key, value in pairs:
-        first.setdefault(key, value)
+        first.setdefault(_text_key(key), value)
     listed = [[_encode_binary_str(k), _encode_binary_str(v)] for k, v in pairs]
     mapped = {k: _encode_binary_str(first[k]) for k in sorted(first)}
     return listed, mapped
@@ -431,7 +451,8 @@ def encode_http_transaction(tx: HTTPTransaction) -> JSON:
     out["failure"] = tx.failure
     req_list, req_map = _encode_headers(tx.request.headers_list)
     out["request"] = {
-        "body": tx.request.body,
+        # the decoder surrogate-escapes a body that was not UTF-8: written back as base64
+        "body": _encode_binary_str(tx.request.body),
         "body_is_truncated": False,
         "headers_list": req_list,
         "headers": req_map,

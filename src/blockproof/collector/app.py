@@ -14,7 +14,14 @@ GET      /measurements/{uid}/receipt      inclusion proof against the current tr
 GET      /log/tree-head                   the current signed tree head
 GET      /log/consistency?first=N&second=M  consistency proof between two tree sizes
 GET      /health                          liveness and log size
+GET      /openapi.json                    this API as an OpenAPI 3.0 document
+GET      /admin/export?from=N&limit=M     logged measurements as JSON lines, with their
+                                          leaf index (needs the admin token)
+GET      /admin/stats                     counters (needs the admin token)
 =======  ==============================  ================================================
+
+The admin endpoints exist only when an admin token is configured (else 404) and
+need ``Authorization: Bearer <token>`` (401 otherwise), compared in constant time.
 
 Why raw ASGI rather than a framework: this is the hot path (thousands of
 submissions a second) and the whole surface is the table above; reading the
@@ -23,14 +30,21 @@ body with a hard size cap, before anything is parsed, is a few lines here.
 Bounds: bodies are capped (``admission.MAX_*``; 413 beyond, checked against
 Content-Length first and again while streaming), reading a body has a deadline
 (408), and at most ``max_inflight`` submissions wait for the disk at once (503
-with Retry-After beyond). A failing disk (full, I/O error) answers 503 and
-stores nothing; a bug answers 500 but cannot corrupt the log.
+with Retry-After beyond). Each client address has a token bucket
+(``blockproof.ratelimit``; 429 with Retry-After beyond). Request heads are
+bounded by the server (``serving``). A failing disk (full, I/O error)
+answers 503 and stores nothing; a bug answers 500 but cannot corrupt the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import re
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +57,8 @@ from blockproof.collector import admission
 from blockproof.collector.admission import Rejection
 from blockproof.collector.segments import LogClosedError, LogWriteError
 from blockproof.collector.service import Collector
+from blockproof.ratelimit import RateLimit, RateLimiter, retry_after_header
+from blockproof.serving import openapi_document
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,9 +67,24 @@ Send = Callable[[Message], Awaitable[None]]
 
 BODY_DEADLINE = 30.0
 MAX_INFLIGHT = 4096
+# Per client address: far above what probes send (an upload is one request per 50
+# measurements), with room for many probes behind one carrier-grade NAT address.
+RATE_LIMIT = RateLimit(rate=50.0, burst=500)
+EXPORT_LIMIT = 1000  # measurements per export page, at most
+EXPORT_DEFAULT = 100
+EXPORT_MAX_BYTES = 16 * 1024 * 1024  # a page stops early past this many bytes
 log = logging.getLogger("blockproof.collector")
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_JSON = b"application/json"
+_NDJSON = b"application/x-ndjson"
+_INTEGER = re.compile(r"[0-9]{1,18}")
+ADMIN_REALM = b'Bearer realm="blockproof-admin"'
+
+
+def token_digest(token: str | bytes) -> bytes:
+    """What an admin token is compared as (a hash: equal-length, constant-time compare)."""
+    raw = token.encode() if isinstance(token, str) else token
+    return hashlib.sha256(raw).digest()
 
 
 def _dumps(obj: Any) -> bytes:
@@ -69,11 +100,20 @@ class CollectorApp:
         *,
         collector: Collector | None = None,
         max_inflight: int = MAX_INFLIGHT,
+        rate_limit: RateLimit = RATE_LIMIT,
+        admin_token: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._data_dir = data_dir
         self.collector = collector
         self._inflight = 0
         self._max_inflight = max_inflight
+        self.limiter = RateLimiter(rate_limit)
+        self._clock = clock
+        self._admin = token_digest(admin_token) if admin_token else None
+        self._started = clock()
+        self.answers: Counter[int] = Counter()  # answers given, by status
+        self._openapi: bytes | None = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -84,6 +124,7 @@ class CollectorApp:
         if scope["type"] != "http":
             return
         try:
+            self._rate_limit(scope)
             status, body, extra = await self._route(scope, receive)
         except Rejection as rej:
             status, body, extra = rej.status, _dumps(rej.to_json()), []
@@ -100,9 +141,36 @@ class CollectorApp:
                 ),
             )
             extra = [(b"retry-after", b"30")]
-        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()), *extra]
+        if status == 429:
+            extra = [(b"retry-after", retry_after_header(self._wait))]
+        elif status == 401:
+            extra = [(b"www-authenticate", ADMIN_REALM)]
+        elif status == 405:
+            parts = [p for p in scope["path"].split("/") if p]
+            extra = [(b"allow", self._allowed(parts) or b"GET")]
+        elif status == 503 and not extra:
+            extra = [(b"retry-after", b"1")]
+        self.answers[status] += 1
+        if not any(name == b"content-type" for name, _ in extra):
+            extra = [(b"content-type", _JSON), *extra]
+        headers = [(b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _rate_limit(self, scope: Scope) -> None:
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        wait = self.limiter.check(address, self._clock())
+        if wait is not None:
+            self._wait = wait
+            raise Rejection(
+                429,
+                "rate_limited",
+                f"too many requests from this address ({self.limiter.limit.describe()}); "
+                f"retry in {retry_after_header(wait).decode()} s",
+            )
+
+    _wait = 1.0
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -162,6 +230,10 @@ class CollectorApp:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
         method: str = scope["method"]
         parts = [p for p in scope["path"].split("/") if p]
+        if (method, parts) == ("GET", ["openapi.json"]):
+            if self._openapi is None:
+                self._openapi = openapi_document("collector")
+            return 200, self._openapi, []
         collector = self.collector
         if collector is None:
             raise Rejection(503, "starting", "the collector is starting")
@@ -186,15 +258,118 @@ class CollectorApp:
             return self._consistency(collector, scope)
         if route == ("GET", 1, "health"):
             return 200, _dumps({"status": "ok", "tree_size": len(collector)}), []
-        if self._known_path(parts):
+        if (
+            route == ("GET", 2, "admin")
+            and parts[1] in ("export", "stats")
+            and self._admin is not None
+        ):
+            self._authorize(scope)
+            if parts[1] == "export":
+                return self._export(collector, scope)
+            return self._stats(collector)
+        if self._allowed(parts) is not None:
             raise Rejection(
-                405, "method_not_allowed", f"{method} is not allowed on {scope['path']}"
+                405, "method_not_allowed", f"{method} is not allowed on {scope['path'][:100]}"
             )
         raise Rejection(404, "not_found", f"no such endpoint: {scope['path'][:100]}")
 
-    @staticmethod
-    def _known_path(parts: list[str]) -> bool:
-        return bool(parts) and parts[0] in ("report", "measurements", "log", "health")
+    def _allowed(self, parts: list[str]) -> bytes | None:
+        """The methods a known path allows (for 405 and its Allow header), else None."""
+        shape = (len(parts), parts[0] if parts else "")
+        if shape[1] == "report" and (shape[0] in (1, 2) or (shape[0] == 3 and parts[2] == "close")):
+            return b"POST"
+        if shape == (1, "measurements"):
+            return b"POST"
+        if shape == (2, "measurements") or (shape == (3, "measurements") and parts[2] == "receipt"):
+            return b"GET"
+        if shape == (2, "log") and parts[1] in ("tree-head", "consistency"):
+            return b"GET"
+        if shape in ((1, "health"), (1, "openapi.json")):
+            return b"GET"
+        if shape == (2, "admin") and parts[1] in ("export", "stats") and self._admin is not None:
+            return b"GET"
+        return None
+
+    # --------------------------------------------------------------- admin
+
+    def _authorize(self, scope: Scope) -> None:
+        expected = self._admin
+        assert expected is not None
+        given: bytes | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                scheme, _, token = bytes(value).strip().partition(b" ")
+                if scheme.lower() == b"bearer" and token.strip():
+                    given = token.strip()
+                break
+        if given is None:
+            raise Rejection(
+                401,
+                "unauthorized",
+                "this endpoint needs the admin token: send 'Authorization: Bearer <token>'",
+            )
+        if not hmac.compare_digest(token_digest(given), expected):
+            raise Rejection(401, "unauthorized", "the admin token is not the right one")
+
+    def _export(self, collector: Collector, scope: Scope) -> tuple[int, bytes, list[Any]]:
+        query = _query(scope, ("from", "limit"))
+        size = collector.tree_head.tree_size
+        start = _query_int(query, "from", 0)
+        limit = _query_int(query, "limit", EXPORT_DEFAULT)
+        if start > size:
+            raise Rejection(
+                400, "invalid_value", f"'from' is past the end of the log ({size} measurements)"
+            )
+        if not 1 <= limit <= EXPORT_LIMIT:
+            raise Rejection(400, "invalid_value", f"'limit' must be from 1 to {EXPORT_LIMIT}")
+        lines: list[bytes] = []
+        total = 0
+        ordinal = start
+        while ordinal < min(size, start + limit) and total < EXPORT_MAX_BYTES:
+            stored = collector.read(ordinal)
+            line = b"".join(
+                (
+                    b'{"leaf_index":',
+                    str(ordinal).encode(),
+                    b',"measurement_uid":',
+                    _dumps(stored.uid),
+                    b',"received":',
+                    _dumps(stored.received),
+                    b',"measurement":',
+                    stored.canonical,
+                    b"}\n",
+                )
+            )
+            lines.append(line)
+            total += len(line)
+            ordinal += 1
+        extra = [
+            (b"content-type", _NDJSON),
+            (b"x-next-from", str(ordinal).encode()),
+            (b"x-tree-size", str(size).encode()),
+        ]
+        return 200, b"".join(lines), extra
+
+    def _stats(self, collector: Collector) -> tuple[int, bytes, list[Any]]:
+        head = collector.tree_head
+        answer = {
+            "tree_size": head.tree_size,
+            "log_id": collector.log_id,
+            "tree_head_timestamp_ms": head.timestamp_ms,
+            "inflight": self._inflight,
+            "max_inflight": self._max_inflight,
+            "uptime_s": round(self._clock() - self._started, 3),
+            "answers": {str(status): n for status, n in sorted(self.answers.items())},
+            "rate_limit": {
+                "rate": self.limiter.limit.rate,
+                "burst": self.limiter.limit.burst,
+                "enabled": self.limiter.limit.enabled,
+                "clients_tracked": len(self.limiter),
+                "max_clients": self.limiter.max_clients,
+                "limited": self.limiter.limited,
+            },
+        }
+        return 200, _dumps(answer), []
 
     async def _open_report(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Any]]:
         body = admission.parse_json_body(await self._body(scope, receive, admission.MAX_SMALL_BODY))
@@ -289,12 +464,13 @@ class CollectorApp:
         return 200, _dumps(collector.receipt(ordinal).to_json()), []
 
     def _consistency(self, collector: Collector, scope: Scope) -> tuple[int, bytes, list[Any]]:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = _query(scope, ("first", "second"))
         size = len(collector)
         values: dict[str, int] = {}
         for name in ("first", "second"):
             raw = query.get(name, [str(size)] if name == "second" else [])
-            if len(raw) != 1 or not raw[0].isdigit():
+            # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+            if len(raw) != 1 or not _INTEGER.fullmatch(raw[0]):
                 raise Rejection(400, "invalid_value", f"'{name}' must be a tree size (an integer)")
             values[name] = int(raw[0])
         first, second = values["first"], values["second"]
@@ -307,6 +483,28 @@ class CollectorApp:
         proof = collector.consistency_proof(first, second)
         answer = {"first": first, "second": second, "proof": [h.hex() for h in proof]}
         return 200, _dumps(answer), []
+
+
+def _query(scope: Scope, known: tuple[str, ...]) -> dict[str, list[str]]:
+    """The query string's parameters; a parameter this endpoint does not take is a 400."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    for name in query:
+        if name not in known:
+            raise Rejection(
+                400,
+                "invalid_value",
+                f"unknown query parameter {name[:40]!r} (this endpoint takes {', '.join(known)})",
+            )
+    return query
+
+
+def _query_int(query: dict[str, list[str]], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if len(raw) != 1 or not _INTEGER.fullmatch(raw[0]):
+        raise Rejection(400, "invalid_value", f"'{name}' must be a non-negative integer")
+    return int(raw[0])
 
 
 def _report_recovery(collector: Collector) -> None:

@@ -3,11 +3,62 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from blockproof.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+MIN_TOKEN_LENGTH = 16
+
+
+def rate_limit_options(rate: float, burst: int) -> Callable[[F], F]:
+    """``--rate-limit`` and ``--rate-burst``, shared by the public servers."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--rate-burst",
+            default=burst,
+            show_default=True,
+            type=click.IntRange(1, 1_000_000),
+            help="Requests a client address may send at once before --rate-limit applies.",
+        )(func)
+        func = click.option(
+            "--rate-limit",
+            default=rate,
+            show_default=True,
+            type=click.FloatRange(0, 1_000_000),
+            help="Requests per second allowed per client address on average (a token "
+            "bucket); beyond, 429 with Retry-After. 0 turns the limit off.",
+        )(func)
+        return func
+
+    return decorate
+
+
+def read_admin_token(token_file: Path | None) -> str | None:
+    """The admin token from ``--admin-token-file``, else $BLOCKPROOF_ADMIN_TOKEN, else None."""
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise InputError(f"cannot read the admin token file {token_file}: {exc}") from exc
+        source = str(token_file)
+    else:
+        token = os.environ.get("BLOCKPROOF_ADMIN_TOKEN", "").strip()
+        source = "BLOCKPROOF_ADMIN_TOKEN"
+        if not token:
+            return None
+    if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token):
+        raise InputError(
+            f"the admin token in {source} must be at least {MIN_TOKEN_LENGTH} characters "
+            "without spaces (e.g. the output of: openssl rand -hex 32)"
+        )
+    return token
 
 
 @click.command("collector")
@@ -20,7 +71,29 @@ from blockproof.errors import InputError
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
-def serve_collector(data_dir: Path, host: str, port: int) -> None:
+@rate_limit_options(50.0, 500)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding the token for GET /admin/export and /admin/stats (else "
+    "$BLOCKPROOF_ADMIN_TOKEN; without either, those endpoints are off).",
+)
+@click.option(
+    "--max-connections",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Open connections at most; beyond, new requests get 503.",
+)
+def serve_collector(
+    data_dir: Path,
+    host: str,
+    port: int,
+    rate_limit: float,
+    rate_burst: int,
+    admin_token_file: Path | None,
+    max_connections: int,
+) -> None:
     """The collector: receives measurements (OONI bk-003 and a batch API), logs them durably.
 
     \b
@@ -31,29 +104,45 @@ def serve_collector(data_dir: Path, host: str, port: int) -> None:
     \b
     Endpoints: POST /report, /report/{id}, /report/{id}/close (OONI);
     POST /measurements (JSON lines); GET /measurements/{uid}[/receipt],
-    /log/tree-head, /log/consistency?first=N&second=M, /health.
+    /log/tree-head, /log/consistency?first=N&second=M, /health, /openapi.json;
+    with an admin token, GET /admin/export?from=N&limit=M and /admin/stats.
+    \b
+    Limits: a token bucket per client address (--rate-limit, --rate-burst; 429
+    beyond), request heads of 16 KiB arriving within 10 s, bodies of 8 MiB (32
+    MiB per batch) arriving within 30 s, --max-connections open connections.
     """
     import uvicorn
 
     from blockproof.collector.app import CollectorApp
     from blockproof.collector.service import data_dir_lock
+    from blockproof.ratelimit import RateLimit
+    from blockproof.serving import ServeLimits
 
+    admin_token = read_admin_token(admin_token_file)
+    limit = RateLimit(rate=rate_limit, burst=rate_burst)
     data_dir_lock(data_dir)  # held until the process exits
-    click.echo(f"collector: data in {data_dir}, listening on http://{host}:{port}/", err=True)
+    click.echo(
+        f"collector: data in {data_dir}, listening on http://{host}:{port}/ "
+        f"(rate limit {limit.describe()}; admin endpoints {'on' if admin_token else 'off'})",
+        err=True,
+    )
+    limits = ServeLimits(keep_alive=30, max_connections=max_connections)
     uvicorn.run(
-        CollectorApp(data_dir),
+        CollectorApp(data_dir, rate_limit=limit, admin_token=admin_token),
         host=host,
         port=port,
         log_level="warning",
         access_log=False,
         lifespan="on",
-        proxy_headers=False,  # the collector never looks at client addresses
-        server_header=False,
-        date_header=False,
-        timeout_keep_alive=30,
-        limit_concurrency=2048,  # connections; beyond, uvicorn answers 503
-        h11_max_incomplete_event_size=64 * 1024,
+        # Client addresses (for the rate limit only; never logged nor stored) are the
+        # peer's: behind a reverse proxy every client shares the proxy's bucket.
+        proxy_headers=False,
+        **limits.uvicorn_options(_collector_error),
     )
+
+
+def _collector_error(code: str, detail: str) -> bytes:
+    return json.dumps({"error": code, "detail": detail}).encode()
 
 
 @click.group("collector")

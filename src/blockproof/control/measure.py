@@ -13,13 +13,22 @@ does, with the probe's own primitives:
 
 Failure strings are the helper's legacy names (``model.failure.ControlFailure``).
 A bogon or loopback address sent by a client is never dialed: that would let
-anyone use the control server to probe private networks (SSRF).
+anyone use the control server to probe private networks (SSRF). ``may_dial`` is
+the one gate: an address is dialed only if it is not a bogon, is globally
+routable, and does not embed a non-dialable IPv4 address (IPv4-compatible,
+IPv4-translated and NAT64 IPv6 forms). Hosts spelled as legacy IPv4 literals
+(``2130706433``, ``0x7f.1``, ``0177.0.0.1``: what a system resolver would read as
+127.0.0.1) are read as the address they spell, not handed to a resolver; every
+resolved address, at every redirect, passes the same gate, and each is dialed
+by address (no second lookup that DNS rebinding could change).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
+import unicodedata
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -89,19 +98,59 @@ def legacy_http_failure(failure: str | None) -> str | None:
     return ControlFailure.UNKNOWN
 
 
-def _is_ip(host: str) -> bool:
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_V4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+
+
+def may_dial(address: str) -> bool:
+    """May the control server connect to ``address``? (No bogons, loopback, private...)"""
+    if is_bogon(address):
+        return False
     try:
-        ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id is not None or ip.ipv4_mapped is not None:
+            return False
+        low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        embeds = ip in _V4_COMPATIBLE or ip in _V4_TRANSLATED or any(ip in n for n in _NAT64)
+        if embeds and not may_dial(str(low)):
+            return False
+    return ip.is_global
+
+
+def ip_literal(host: str) -> str | None:
+    """The address ``host`` spells, if it is an IP literal in any spelling, else None.
+
+    Besides the canonical forms this reads what ``inet_aton`` (and so the system
+    resolver) accepts: ``2130706433``, ``0x7f.1``, ``0177.0.0.1``, ``127.1``, and
+    full-width digits and dots once NFKC-normalized.
+    """
+    text = unicodedata.normalize("NFKC", host).replace("\u3002", ".").strip("[]")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if text and all(ch in "0123456789abcdefxABCDEFX." for ch in text):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(text.rstrip(".")))
+        except OSError:
+            return None
+    return None
+
+
+def _is_ip(host: str) -> bool:
+    return ip_literal(host) is not None
 
 
 async def _resolve(
     network: Network, recorder: Recorder, host: str, timeouts: Timeouts
 ) -> tuple[list[str], str | None]:
-    if _is_ip(host):
-        return [host], None
+    literal = ip_literal(host)
+    if literal is not None:
+        return [literal], None
     query = await dns_getaddrinfo(network, recorder, host, timeout=timeouts.dns)
     return list(query.addresses), query.failure
 
@@ -121,7 +170,7 @@ async def _fetch(
         addresses, dns_failure = await _resolve(network, recorder, host, timeouts)
         if dns_failure is not None or not addresses:
             return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
-        if any(is_bogon(a) for a in addresses):
+        if not all(may_dial(a) for a in addresses):
             return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
         header_list = [(k, v[0]) for k, v in headers.items() if v and k.lower() != "host"]
         request = HTTPRequest(
@@ -208,7 +257,7 @@ async def measure_control(
         if is_bogon(ip):
             flags[ip] |= IP_FLAG_BOGON
 
-    dialable = [(ep, ip, port) for ep, (ip, port) in endpoints.items() if not is_bogon(ip)]
+    dialable = [(ep, ip, port) for ep, (ip, port) in endpoints.items() if may_dial(ip)]
     dialable = dialable[:MAX_ENDPOINTS]
 
     async def one(ip: str, port: int) -> tuple[ControlTCPConnect, ControlTLSHandshake | None]:

@@ -19,6 +19,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 
 from blockproof.model.failure import Failure
@@ -34,6 +36,12 @@ _RCODE_FAILURE: dict[int, Failure] = {
 
 # At most this many answers are kept from one reply (a hostile resolver may send thousands).
 MAX_ANSWERS = 64
+
+# dnspython picks the class that reads a record by (class, type) on first use and remembers
+# its choice: a reply holding an A record of class ANY, parsed first, would make it read
+# every later IN A record as opaque data. Choose the classes of what is read here up front.
+for _rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME):
+    dns.rdata.get_rdata_class(dns.rdataclass.IN, _rdtype)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,8 @@ def extract_answers(reply: dns.message.Message, rdtype: int) -> tuple[DNSAnswer,
     """A, AAAA and CNAME records of the answer section, in order, at most MAX_ANSWERS."""
     out: list[DNSAnswer] = []
     for rrset in reply.answer:
+        if rrset.rdclass != dns.rdataclass.IN:
+            continue  # not an Internet address (and dnspython keeps other classes' A opaque)
         for rdata in rrset:
             if len(out) >= MAX_ANSWERS:
                 return tuple(out)

@@ -6,7 +6,10 @@ unit tests drive it with byte strings (tests/unit/test_http_driver.py).
 
 The body is kept up to ``max_body`` bytes (OONI: 1 << 19); past that the
 exchange ends with ``body_is_truncated`` and the rest is not read. Header
-section and line sizes are bounded by h11 (``max_incomplete_event_size``).
+section and line sizes are bounded by h11 (``max_incomplete_event_size``), the
+number of 1xx responses before the final one by ``MAX_INFORMATIONAL`` (as Go's
+client, which OONI's probe uses). A peer that breaks HTTP/1.1 gets one short,
+fixed failure text (``HTTPProtocolError``), never its own bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from blockproof.model.observations import HTTPRequest, HTTPResponse
 
 MAX_BODY = 1 << 19  # 524 288 bytes, as OONI
 MAX_HEADER_BYTES = 64 * 1024
+MAX_INFORMATIONAL = 5  # Go's net/http gives up after five 1xx responses
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
 
@@ -33,10 +37,29 @@ ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_LANGUAGE = "en-US,en;q=0.9"
 
 _TITLE = re.compile(rb"(?i)<title>([^<]{1,512})</title>")
+# h11 quotes the offending bytes after the reason ("illegal chunk header: bytearray(...)")
+_PEER_BYTES = re.compile(r":? (?:b'|b\"|bytearray\(|\()")
 
 
 class HTTPProtocolError(Exception):
-    """The peer broke HTTP/1.1 (bad status line, bad chunking, oversize headers...)."""
+    """The peer broke HTTP/1.1 (bad status line, bad chunking, oversize headers...).
+
+    The text is ``http protocol error: <reason>``, the reason without the peer's bytes
+    (at most 80 characters): it becomes the failure string
+    ``unknown_failure: http protocol error: <reason>``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"http protocol error: {reason}")
+        self.reason = reason
+
+
+def protocol_error_reason(exc: h11.RemoteProtocolError) -> str:
+    """A short fixed text for one of h11's errors, without the bytes it quotes."""
+    if exc.error_status_hint == 431:  # h11's "Receive buffer too long"
+        return f"response header section over {MAX_HEADER_BYTES} bytes"
+    reason = _PEER_BYTES.split(str(exc), maxsplit=1)[0].strip()
+    return reason[:80] or "malformed response"
 
 
 def browser_request(url: str) -> HTTPRequest:
@@ -96,6 +119,7 @@ class HTTPExchange:
             out += self._conn.send(h11.Data(data=body)) or b""
         self._outgoing = out + (self._conn.send(h11.EndOfMessage()) or b"")
         self._partial: _Partial | None = None
+        self._informational = 0
         self._body = bytearray()
         self._truncated = False
         self.done = False
@@ -120,12 +144,15 @@ class HTTPExchange:
             except h11.RemoteProtocolError as exc:
                 if data == b"":
                     raise EOFError(str(exc)) from exc
-                raise HTTPProtocolError(str(exc)) from exc
+                raise HTTPProtocolError(protocol_error_reason(exc)) from exc
             if event is h11.NEED_DATA:
                 if data == b"":
                     raise EOFError("connection closed before the response was complete")
                 return
             if isinstance(event, h11.InformationalResponse):
+                self._informational += 1
+                if self._informational > MAX_INFORMATIONAL:
+                    raise HTTPProtocolError("too many 1xx informational responses")
                 continue
             if isinstance(event, h11.Response):
                 self._partial = _Partial(

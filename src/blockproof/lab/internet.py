@@ -48,6 +48,7 @@ class Host:
     redirect_http: str = ""  # requests over plain HTTP get a 301 to this URL
     redirect_https: str = ""  # requests over HTTPS get a 301 to this URL
     blockpage: str = ""  # serve this shipped blockpage instead of a page
+    hostile: str = ""  # misbehave on purpose (lab/hostile.py): "endless_body", "reset"...
     role: str = ROLE_SITE
 
     @property

@@ -51,7 +51,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from blockproof.lab import origin, proxy
+from blockproof.lab import hostile, origin, proxy
 from blockproof.lab.censor import Censor, DNSOutcome, Opening, read_opening
 from blockproof.lab.internet import (
     CONNECT_PORT,
@@ -194,7 +194,9 @@ class _DNSServer(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         loop = asyncio.get_running_loop()
-        for delay, wire in answer_dns(self.lab, data, "udp", censored=self.censored):
+        for delay, wire in answer_dns(
+            self.lab, data, "udp", censored=self.censored, transport="udp"
+        ):
             loop.call_later(delay, self._send, wire, addr)
 
     def _send(self, wire: bytes, addr: tuple[str | Any, int]) -> None:
@@ -202,8 +204,16 @@ class _DNSServer(asyncio.DatagramProtocol):
             self.transport.sendto(wire, addr)
 
 
-def answer_dns(lab: Lab, data: bytes, path: str, *, censored: bool) -> list[tuple[float, bytes]]:
-    """The replies (delay in seconds, wire) the lab sends to one DNS query."""
+def answer_dns(
+    lab: Lab, data: bytes, path: str, *, censored: bool, transport: str = "udp"
+) -> list[tuple[float, bytes]]:
+    """The replies (delay in seconds, wire) the lab sends to one DNS query.
+
+    ``path`` is the censor's name for the resolution path, ``transport`` how the query
+    reached the public resolver ("udp", "tcp" or "doh"). A hostile resolver
+    (``[[resolver]]``) answers the probe's queries (UDP and TCP on the censored path,
+    and DoH) in its own way, before any censor rule.
+    """
     try:
         query = dns.message.from_wire(data)
     except Exception:
@@ -211,6 +221,10 @@ def answer_dns(lab: Lab, data: bytes, path: str, *, censored: bool) -> list[tupl
     if not query.question or query.flags & dns.flags.QR:
         return []
     name = query.question[0].name.to_text(omit_final_dot=True)
+    behaviour = lab.scenario.hostile_dns(name) if censored or transport == "doh" else None
+    if behaviour is not None:
+        truth = lab.censor.resolve(name) or ()
+        return [(lab.rtt, wire) for wire in hostile.dns_replies(behaviour, data, truth, transport)]
     outcome = lab.censor.dns(name, path, censored=censored)
     if outcome.drop:
         return []
@@ -446,7 +460,12 @@ class Lab(LabView):
     async def _site(self, host: Host, scheme: str) -> tuple[str, int]:
         assert self._pki is not None
         ctx = self._pki.server_context(host) if scheme == "https" else None
-        port = await self._listen(_site_handler(host, scheme, self._blockpages), ssl_context=ctx)
+        handler = _site_handler(host, scheme, self._blockpages)
+        misbehaving = hostile.site_listener(host.hostile, scheme) if host.hostile else None
+        if misbehaving is not None:
+            handler, speaks_tls = misbehaving
+            ctx = ctx if speaks_tls else None
+        port = await self._listen(handler, ssl_context=ctx)
         return LOOPBACK, port
 
     async def _start_control(self) -> int:
@@ -487,7 +506,7 @@ class Lab(LabView):
                 async with asyncio.timeout(30):
                     (length,) = struct.unpack("!H", await reader.readexactly(2))
                     data = await reader.readexactly(length)
-                replies = answer_dns(self, data, "udp", censored=True)
+                replies = answer_dns(self, data, "udp", censored=True, transport="tcp")
                 if not replies:
                     continue
                 _delay, wire = replies[-1]  # one reply per query on a stream
@@ -512,7 +531,7 @@ class Lab(LabView):
                 data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
             except ValueError:
                 return 400, [(b"content-type", b"text/plain")], b"bad dns parameter\n"
-            replies = answer_dns(self, data, "doh", censored=False)
+            replies = answer_dns(self, data, "doh", censored=False, transport="doh")
             if not replies:
                 return 400, [(b"content-type", b"text/plain")], b"not a DNS query\n"
             return 200, headers, replies[-1][1]

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from blockproof.errors import ConfigError
+from blockproof.lab.hostile import DNS_BEHAVIOURS, HOST_BEHAVIOURS, TLS_BEHAVIOURS
 from blockproof.lab.internet import DEFAULT_HOSTS, DEFAULT_PROBE, Host, Probe
 from blockproof.tomlfile import read_toml
 
 __all__ = [
     "LAYERS",
     "Expect",
+    "HostileResolver",
     "Rule",
     "Scenario",
     "ScenarioError",
@@ -98,6 +100,17 @@ def domain_matches(pattern: str, name: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostileResolver:
+    """The public resolver misbehaves (``hostile``, see lab/hostile.py) for ``match``."""
+
+    hostile: str
+    match: tuple[str, ...] = ("*",)
+
+    def matches(self, name: str) -> bool:
+        return any(domain_matches(p, name) for p in self.match)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Expect:
     """What the probe must conclude about one URL."""
 
@@ -117,6 +130,7 @@ class Scenario:
     probe: Probe = DEFAULT_PROBE
     hosts: tuple[Host, ...] = DEFAULT_HOSTS
     rules: tuple[Rule, ...] = ()
+    resolver: tuple[HostileResolver, ...] = ()  # first match wins
     expect: tuple[Expect, ...] = ()
 
     def host(self, name: str) -> Host | None:
@@ -128,6 +142,13 @@ class Scenario:
 
     def rules_for(self, layer: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.layer == layer)
+
+    def hostile_dns(self, name: str) -> str | None:
+        """How the public resolver misbehaves for ``name`` (None: it does not)."""
+        for entry in self.resolver:
+            if entry.matches(name):
+                return entry.hostile
+        return None
 
     def with_hosts(self, hosts: Iterable[Host]) -> Scenario:
         """A copy with ``hosts`` added (a host of the same name is replaced)."""
@@ -258,6 +279,13 @@ def _read_host(source: str, index: int, table: Any, blockpages: frozenset[str]) 
     body_bytes = r.get("body_bytes", int, 6000)
     if not 0 <= body_bytes <= 1 << 22:
         raise r.fail("body_bytes", "must be between 0 and 4194304")
+    hostile = r.get("hostile", str, "")
+    if hostile and hostile not in HOST_BEHAVIOURS:
+        raise r.fail("hostile", f"{hostile!r} is not one of {', '.join(HOST_BEHAVIOURS)}")
+    if hostile in TLS_BEHAVIOURS and not r.get("https", bool, True):
+        raise r.fail("hostile", f"{hostile!r} misbehaves on :443, but the host has https = false")
+    if hostile and page:
+        raise r.fail("hostile", "a host is either hostile or a blockpage server, not both")
     host = Host(
         name=name,
         addresses=addresses,
@@ -274,6 +302,7 @@ def _read_host(source: str, index: int, table: Any, blockpages: frozenset[str]) 
         redirect_http=redirects["redirect_http"],
         redirect_https=redirects["redirect_https"],
         blockpage=page,
+        hostile=hostile,
     )
     r.finish()
     return host
@@ -295,12 +324,7 @@ def _read_rule(source: str, index: int, table: Any, blockpages: frozenset[str]) 
     if not match and not ips:
         raise r.fail("match", "a rule needs domain patterns to match (or ips, for tcp)")
     for i, pattern in enumerate(match):
-        if (
-            "*" in pattern
-            and pattern != "*"
-            and not (pattern.startswith("*.") and "*" not in pattern[2:])
-        ):
-            raise r.fail(f"match[{i}]", f"{pattern!r}: '*' is only allowed as '*' or '*.domain'")
+        _check_pattern(r, f"match[{i}]", pattern)
     kwargs: dict[str, Any] = {"layer": layer, "action": action, "match": match, "ips": ips}
     if layer == "dns":
         kwargs["resolvers"] = r.choice("resolvers", DNS_RESOLVERS, "all")
@@ -340,6 +364,27 @@ def _read_rule(source: str, index: int, table: Any, blockpages: frozenset[str]) 
     return Rule(**kwargs)
 
 
+def _read_resolver(source: str, index: int, table: Any) -> HostileResolver:
+    r = _Reader(source, f"resolver[{index}]", table)
+    hostile = r.require("hostile", str)
+    if hostile not in DNS_BEHAVIOURS:
+        raise r.fail("hostile", f"{hostile!r} is not one of {', '.join(DNS_BEHAVIOURS)}")
+    match = r.strings("match") or ("*",)
+    for i, pattern in enumerate(match):
+        _check_pattern(r, f"match[{i}]", pattern)
+    r.finish()
+    return HostileResolver(hostile=hostile, match=match)
+
+
+def _check_pattern(r: _Reader, key: str, pattern: str) -> None:
+    if (
+        "*" in pattern
+        and pattern != "*"
+        and not (pattern.startswith("*.") and "*" not in pattern[2:])
+    ):
+        raise r.fail(key, f"{pattern!r}: '*' is only allowed as '*' or '*.domain'")
+
+
 def _read_expect(source: str, index: int, table: Any) -> Expect:
     r = _Reader(source, f"expect[{index}]", table)
     url = r.require("url", str)
@@ -371,6 +416,9 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
     rules = tuple(
         _read_rule(source, i, t, blockpages) for i, t in enumerate(r.get("rule", list, []))
     )
+    resolver = tuple(
+        _read_resolver(source, i, t) for i, t in enumerate(r.get("resolver", list, []))
+    )
     expect = tuple(_read_expect(source, i, t) for i, t in enumerate(r.get("expect", list, [])))
     r.finish()
     seen: dict[str, int] = {}
@@ -386,6 +434,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
         probe=probe,
         hosts=_merge_hosts(DEFAULT_HOSTS, hosts),
         rules=rules,
+        resolver=resolver,
         expect=expect,
     )
 

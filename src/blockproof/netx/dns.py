@@ -1,14 +1,26 @@
 """DNS shells: getaddrinfo, DNS over UDP (with injection evidence), TCP and HTTPS.
 
 All build their query with ``core.dns.build_query`` and judge replies with
-``core.dns.analyze_reply``; they only move bytes and keep time.
+``core.dns.analyze_reply`` (through ``judge_reply``, which bounds its work); they
+only move bytes and keep time.
 
 UDP: the first reply that matches the query is the result. The socket stays
 open for ``duplicate_window`` seconds after that; every other datagram that
 arrives (before or after) is recorded in ``x_dns_duplicate_responses``. An
 on-path censor that injects a forged answer is caught this way: its reply and
 the real one both arrive. ``dns_udp`` returns as soon as it has its result;
-the collection goes on in the background until ``UDPLookup.finish()``.
+the collection goes on in the background until ``UDPLookup.finish()``. When
+only replies that match nothing came (wrong id, malformed, wrong question) by
+the end of the budget, the first of them is the result, with its failure
+(``dns_reply_with_wrong_query_id``, ``dns_server_misbehaving``), as OONI's
+transport, which returns the first reply's error, records it.
+
+A hostile resolver may send a 64 KB reply with thousands of records: every
+reply goes through ``judge_reply``, which walks the message's structure without
+parsing it (a lie in a count or a length is ``dns_server_misbehaving``) and hands
+the full parser at most the first ``MAX_ANSWERS`` answers, so that judging one
+reply costs milliseconds, not the event loop's time for everyone. A DoH reply
+longer than a DNS message can be (65,535 bytes) is ``dns_server_misbehaving``.
 """
 
 from __future__ import annotations
@@ -16,10 +28,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import struct
 from urllib.parse import urlsplit
 
-from blockproof.core.dns import analyze_reply, build_query, gai_answers
+import dns.message
+
+from blockproof.core.dns import MAX_ANSWERS, DNSReply, analyze_reply, build_query, gai_answers
 from blockproof.core.failures import NetworkFailure, classify
 from blockproof.core.http import browser_request
 from blockproof.model.failure import Failure
@@ -31,6 +46,72 @@ from blockproof.netx.tls import tls_handshake
 from blockproof.netx.trace import TX_DOH, TX_GETADDRINFO, TX_UDP, Recorder
 
 MAX_DATAGRAMS = 32  # a flood of replies is cut here
+MAX_MESSAGE = 65_535  # a DNS message's largest size (RFC 1035 4.2.2; RFC 8484 6)
+# Replies with more records than this (questions included) are trimmed before parsing.
+MAX_PARSED_RECORDS = 2 * MAX_ANSWERS
+
+
+def judge_reply(query: dns.message.Message, wire: bytes) -> DNSReply:
+    """``analyze_reply`` with bounded work, whatever the reply holds.
+
+    Small replies (at most MAX_PARSED_RECORDS records) go to ``analyze_reply`` as they
+    are. A larger one is first walked record by record (names skipped, lengths
+    checked: no parsing); if its structure holds, only its header, question and
+    first MAX_ANSWERS answers are parsed (``analyze_reply`` keeps no more anyway);
+    if not, it is ``dns_server_misbehaving``, as the full parser would say.
+    ``raw`` is always the reply as received.
+    """
+    trimmed = _trimmed(wire)
+    if trimmed is None:
+        return DNSReply(Failure.DNS_SERVER_MISBEHAVING, None, (), wire)
+    reply = analyze_reply(query, trimmed)
+    return reply if trimmed is wire else dataclasses.replace(reply, raw=wire)
+
+
+def _trimmed(wire: bytes) -> bytes | None:
+    """``wire`` itself, a shorter equivalent for judging it, or None if malformed."""
+    if len(wire) < 12:
+        return wire  # the parser says what is wrong with it
+    qdcount, ancount, nscount, arcount = struct.unpack_from("!4H", wire, 4)
+    if qdcount + ancount + nscount + arcount <= MAX_PARSED_RECORDS:
+        return wire
+    if qdcount > MAX_PARSED_RECORDS:
+        return None  # no resolver asks back thousands of questions
+    offset: int | None = 12
+    for _ in range(qdcount):
+        offset = _skip_name(wire, offset)
+        if offset is None or offset + 4 > len(wire):
+            return None
+        offset += 4
+    keep = min(ancount, MAX_ANSWERS)
+    answers_end = offset
+    for i in range(ancount + nscount + arcount):
+        offset = _skip_name(wire, offset)
+        if offset is None or offset + 10 > len(wire):
+            return None
+        (rdlength,) = struct.unpack_from("!H", wire, offset + 8)
+        offset += 10 + rdlength
+        if offset > len(wire):
+            return None
+        if i + 1 == keep:
+            answers_end = offset
+    return wire[:6] + struct.pack("!3H", keep, 0, 0) + wire[12:answers_end]
+
+
+def _skip_name(wire: bytes, offset: int | None) -> int | None:
+    """The offset after the (possibly compressed) name at ``offset``; None if malformed."""
+    if offset is None:
+        return None
+    while offset < len(wire):
+        length = wire[offset]
+        if length == 0:
+            return offset + 1
+        if length & 0xC0 == 0xC0:
+            return offset + 2 if offset + 2 <= len(wire) else None
+        if length & 0xC0:
+            return None  # 0x40 and 0x80 label types are obsolete or unknown
+        offset += 1 + length
+    return None
 
 
 async def dns_getaddrinfo(
@@ -115,8 +196,7 @@ async def dns_udp(
     t0 = recorder.now()
     collector = _Collector()
 
-    def record(failure: str | None, reply_wire: bytes | None, when: float) -> DNSQuery:
-        reply = analyze_reply(query, reply_wire) if reply_wire is not None else None
+    def record(failure: str | None, reply: DNSReply | None, when: float) -> DNSQuery:
         return DNSQuery(
             engine="udp",
             resolver_address=resolver,
@@ -125,7 +205,7 @@ async def dns_udp(
             answers=reply.answers if reply else (),
             failure=failure if reply is None else reply.failure,
             rcode=reply.rcode if reply else None,
-            raw_response=reply_wire,
+            raw_response=reply.raw if reply else None,
             t0=t0,
             t=when,
             tags=tags,
@@ -141,7 +221,7 @@ async def dns_udp(
         recorder.trace.queries.append(failed)
         return failed, UDPLookup(asyncio.create_task(asyncio.sleep(0)))
     transport.sendto(query.to_wire())
-    seen: list[tuple[float, bytes]] = []
+    seen: list[tuple[float, DNSReply]] = []  # replies that answer nothing, or late ones
     result: DNSQuery | None = None
     try:
         async with asyncio.timeout(timeout):
@@ -149,17 +229,21 @@ async def dns_udp(
                 _, data = await collector.datagrams.get()
                 if collector.error is not None:
                     raise collector.error
-                reply = analyze_reply(query, data)
+                reply = judge_reply(query, data)
                 if reply.failure in (Failure.DNS_WRONG_QUERY_ID, Failure.DNS_SERVER_MISBEHAVING):
-                    seen.append((recorder.now(), data))
+                    seen.append((recorder.now(), reply))
                     continue
-                result = record(None, data, recorder.now())
+                result = record(None, reply, recorder.now())
     except (TimeoutError, OSError) as exc:
-        result = record(classify(exc), None, recorder.now())
+        if seen and isinstance(exc, TimeoutError):
+            # nothing but replies that answer nothing: the first one is the result
+            result = record(None, seen.pop(0)[1], recorder.now())
+        else:
+            result = record(classify(exc), None, recorder.now())
         transport.close()
         recorder.trace.queries.append(result)
-        for when, data in seen:
-            recorder.trace.dns_duplicate_responses.append(record(None, data, when))
+        for when, reply in seen:
+            recorder.trace.dns_duplicate_responses.append(record(None, reply, when))
         return result, UDPLookup(asyncio.create_task(asyncio.sleep(0)))
     recorder.trace.queries.append(result)
 
@@ -170,11 +254,11 @@ async def dns_udp(
                     while True:
                         _, data = await collector.datagrams.get()
                         if data:
-                            seen.append((recorder.now(), data))
+                            seen.append((recorder.now(), judge_reply(query, data)))
         finally:
             transport.close()
-            for when, data in seen:
-                recorder.trace.dns_duplicate_responses.append(record(None, data, when))
+            for when, reply in seen:
+                recorder.trace.dns_duplicate_responses.append(record(None, reply, when))
 
     return result, UDPLookup(asyncio.create_task(collect_late()))
 
@@ -209,7 +293,7 @@ async def dns_tcp(
                 writer.close()
     except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
         failure = classify(exc)
-    reply = analyze_reply(query, wire) if wire is not None else None
+    reply = judge_reply(query, wire) if wire is not None else None
     result = DNSQuery(
         engine="tcp",
         resolver_address=resolver,
@@ -274,7 +358,7 @@ async def dns_https(
                 raise NetworkFailure(hs.failure or Failure.SSL_FAILED_HANDSHAKE)
             txn = await http_round_trip(
                 recorder, tls, request, timeout=timeout, address=join_endpoint(server_ip, 443),
-                tags=sub, transaction_id=tx, record=False, max_body=65535,
+                tags=sub, transaction_id=tx, record=False, max_body=MAX_MESSAGE,
             )  # fmt: skip
             if txn.failure is not None:
                 raise NetworkFailure(txn.failure)
@@ -282,9 +366,12 @@ async def dns_https(
                 code = txn.response.code if txn.response else 0
                 raise NetworkFailure(f"unknown_failure: doh server returned status {code}")
             wire = txn.response.body
+            if txn.response.body_is_truncated:
+                # longer than any DNS message: what it holds is not a DNS reply
+                failure, wire = Failure.DNS_SERVER_MISBEHAVING, None
     except (NetworkFailure, OSError, TimeoutError) as exc:
         failure = classify(exc)
-    reply = analyze_reply(query, wire) if wire is not None else None
+    reply = judge_reply(query, wire) if wire is not None else None
     result = DNSQuery(
         engine="doh",
         resolver_address=url,

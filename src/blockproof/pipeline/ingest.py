@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import pyarrow as pa
 
 from blockproof.codec.jsonl import BadRecord, iter_json_objects
 from blockproof.pipeline.extract import (
@@ -52,6 +53,7 @@ from blockproof.pipeline.extract import (
     measurement_id,
     parse_time_us,
 )
+from blockproof.pipeline.schema import TABLES
 from blockproof.pipeline.store import Store
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -254,6 +256,40 @@ class Receipts:
             return []  # unreadable receipts: the measurements stand alone, without proofs
 
 
+# The integer columns of each table and the values they hold: a value out of range
+# (a port of 2**40, an ASN of 30 digits) would fail the whole batch when it is written.
+_INT_RANGES: dict[str, list[tuple[str, int, int]]] = {
+    table: [
+        (f.name, -(2 ** (f.type.bit_width - 1)), 2 ** (f.type.bit_width - 1) - 1)
+        for f in table_schema
+        if pa.types.is_signed_integer(f.type)
+    ]
+    for table, table_schema in TABLES.items()
+}
+
+
+def _out_of_range(extractor: Extractor, mark: dict[str, int]) -> str | None:
+    """Where the rows added since ``mark`` hold an integer their column cannot."""
+    for table, columns in extractor.tables.items():
+        start = mark[table]
+        if len(columns) == start:
+            continue
+        for name, low, high in _INT_RANGES[table]:
+            for value in columns.data[name][start:]:
+                if value is not None and not low <= value <= high:
+                    return f"{table}.{name}: {value} is out of range"
+    return None
+
+
+def _rollback(extractor: Extractor, mark: dict[str, int], added: bool) -> None:
+    """Remove the rows added since ``mark`` (one measurement's, kept or half-made)."""
+    for table, columns in extractor.tables.items():
+        for column in columns.data.values():
+            del column[mark[table] :]
+    if added:
+        extractor.count -= 1
+
+
 class Worker:
     """The state of one worker process: its extractor, batch, counters and rejects."""
 
@@ -289,6 +325,7 @@ class Worker:
             if not isinstance(obj, dict):
                 self.reject(path, number, f"not a JSON object: {type(obj).__name__}", raw)
                 continue
+            mark = {table: len(columns) for table, columns in self.extractor.tables.items()}
             try:
                 msm_id = peek_id(obj)
                 if msm_id is not None and (msm_id in _KNOWN or msm_id in self.seen):
@@ -297,12 +334,19 @@ class Worker:
                 receipt = self.receipts.receipt(path, number)
                 msm_id = self.extractor.add(obj, Source(name, sha256, number, raw, receipt))
             except RecordError as exc:
+                _rollback(self.extractor, mark, added=False)
                 self.reject(path, number, f"not a measurement: {exc}", raw)
                 continue
             except Exception as exc:
+                _rollback(self.extractor, mark, added=False)
                 self.reject(
                     path, number, f"unreadable measurement: {type(exc).__name__}: {exc}", raw
                 )
+                continue
+            problem = _out_of_range(self.extractor, mark)
+            if problem is not None:
+                _rollback(self.extractor, mark, added=True)
+                self.reject(path, number, f"unreadable measurement: {problem}", raw)
                 continue
             self.seen.add(msm_id)
             self.ids.append(msm_id)
@@ -489,7 +533,10 @@ def _chunks(
     if is_document(path):
         bad: list[BadRecord] = []
         for ordinal, obj in enumerate(iter_json_objects(str(path), on_error=bad.append), 1):
-            chunk.append((ordinal, orjson.dumps(obj)))
+            try:
+                chunk.append((ordinal, orjson.dumps(obj)))
+            except orjson.JSONEncodeError as exc:  # beyond 64-bit integers, lone surrogates...
+                bad.append(BadRecord(str(path), ordinal, f"not a measurement: {exc}"))
         for error in bad:
             report.read += 1
             report.count_bad(error.reason)
