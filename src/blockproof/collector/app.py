@@ -183,6 +183,11 @@ class CollectorApp:
                         self.collector = await Collector.open(Path(self._data_dir))
                         _report_recovery(self.collector)
                 except Exception as exc:  # reported to the server, which exits
+                    log.error(
+                        "the log in %s cannot be opened, so the collector will not start; "
+                        "nothing was changed on disk (see 'Durability' in docs/collector.md)",
+                        self._data_dir,
+                    )
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})

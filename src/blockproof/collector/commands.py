@@ -122,7 +122,7 @@ def serve_collector(
     limit = RateLimit(rate=rate_limit, burst=rate_burst)
     data_dir_lock(data_dir)  # held until the process exits
     click.echo(
-        f"collector: data in {data_dir}, listening on http://{host}:{port}/ "
+        f"collector: data in {data_dir}, opening the log, then serving http://{host}:{port}/ "
         f"(rate limit {limit.describe()}; admin endpoints {'on' if admin_token else 'off'})",
         err=True,
     )
