@@ -15,7 +15,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from blockproof import __version__
-from blockproof.collector.commands import rate_limit_options
+from blockproof.collector.commands import public_server_options
 from blockproof.collector.commands import register as register_collector
 from blockproof.errors import EXIT_FAILED, EXIT_INTERRUPTED, BlockproofError
 from blockproof.explorer.commands import register as register_explorer
@@ -261,14 +261,7 @@ def serve() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA PEM.")
-@rate_limit_options(10.0, 100)
-@click.option(
-    "--max-connections",
-    default=1024,
-    show_default=True,
-    type=click.IntRange(1, 1_000_000),
-    help="Open connections at most; beyond, new requests get 503.",
-)
+@public_server_options(rate=10.0, burst=100, max_connections=1024)
 def serve_control(
     host: str,
     port: int,

@@ -16,10 +16,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 MIN_TOKEN_LENGTH = 16
 
 
-def rate_limit_options(rate: float, burst: int) -> Callable[[F], F]:
-    """``--rate-limit`` and ``--rate-burst``, shared by the public servers."""
+def public_server_options(rate: float, burst: int, max_connections: int) -> Callable[[F], F]:
+    """``--rate-limit``, ``--rate-burst`` and ``--max-connections``, shared by the public
+    servers (collector and control server)."""
 
     def decorate(func: F) -> F:
+        func = click.option(
+            "--max-connections",
+            default=max_connections,
+            show_default=True,
+            type=click.IntRange(1, 1_000_000),
+            help="Open connections at most; beyond, new requests get 503.",
+        )(func)
         func = click.option(
             "--rate-burst",
             default=burst,
@@ -71,19 +79,12 @@ def read_admin_token(token_file: Path | None) -> str | None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535))
-@rate_limit_options(50.0, 500)
+@public_server_options(rate=50.0, burst=500, max_connections=2048)
 @click.option(
     "--admin-token-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file holding the token for GET /admin/export and /admin/stats (else "
     "$BLOCKPROOF_ADMIN_TOKEN; without either, those endpoints are off).",
-)
-@click.option(
-    "--max-connections",
-    default=2048,
-    show_default=True,
-    type=click.IntRange(1, 1_000_000),
-    help="Open connections at most; beyond, new requests get 503.",
 )
 def serve_collector(
     data_dir: Path,
