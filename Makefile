@@ -5,21 +5,28 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench reliability venv clean help system
+.PHONY: demo test lint typecheck bench reliability ooni-qa venv clean help system
 
 help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
 	@echo "make test   - install everything the tests need, then run the default test suite"
 	@echo "make lint   - ruff and mypy (strict) on src/"
 	@echo "make bench  - long benchmarks (writes docs/benchmarks.md)"
+	@echo "make ooni-qa - every case of OONI's Web Connectivity QA catalogue in the lab, the long ones included"
 	@echo "make reliability - hostile servers, fuzzing, faults, abuse, load, fast and long parts (writes docs/reliability.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 
+# OONI's Python loader, to check that OONI's tools read our measurements
+# (tests/ooni_tools.py); its own pins (old click, cryptography) would clash with ours,
+# so it comes without them: the dev extra lists what its loader imports.
+OONIDATA := oonidata==0.3.0
+
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps '$(OONIDATA)'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -56,6 +63,10 @@ reliability: $(STAMP) system
 	rm -rf test-artifacts/reliability
 	$(PY) -m pytest -q -p no:cacheprovider -m reliability tests
 	$(PY) tests/reliability/render.py --write docs/reliability.md
+
+# OONI's QA catalogue (docs/lab.md): the default suite runs all but the long cases.
+ooni-qa: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m 'lab or long' tests/integration/test_ooni_qa.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

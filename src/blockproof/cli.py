@@ -22,7 +22,13 @@ from blockproof.explorer.commands import register as register_explorer
 from blockproof.loop import run_event_loop
 from blockproof.model.measurement import Measurement
 from blockproof.pipeline.commands import register as register_pipeline
-from blockproof.probe.commands import collector_option, open_spool, run_upload, spool_option
+from blockproof.probe.commands import (
+    collector_option,
+    control_option,
+    open_spool,
+    run_upload,
+    spool_option,
+)
 from blockproof.probe.commands import register as register_probe
 
 T = TypeVar("T")
@@ -115,13 +121,7 @@ def _show_table(measurements: list[Measurement], title: str) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="A Citizen Lab test-list CSV (or one URL a line) to measure.",
 )
-@click.option(
-    "--control",
-    metavar="URL",
-    envvar="BLOCKPROOF_CONTROL",
-    help="Control server (OONI test-helper protocol), e.g. https://0.th.ooni.org/. "
-    "Without it blocking can only be judged for https:// successes.",
-)
+@control_option
 @click.option(
     "--resolver",
     default="8.8.8.8:53",
@@ -313,12 +313,17 @@ def lab() -> None:
 
 @lab.command("list")
 def lab_list() -> None:
-    """List the shipped scenarios."""
-    from blockproof.lab import load_scenario, shipped_scenarios
+    """List the shipped scenarios: ours, then OONI's QA catalogue."""
+    from blockproof.lab import load_scenario
+    from blockproof.lab.scenario import shipped_scenario_groups
 
-    for path in shipped_scenarios():
-        scenario = load_scenario(path)
-        click.echo(f"{path.name:40} {scenario.description}")
+    groups = [(heading, paths) for heading, paths in shipped_scenario_groups() if paths]
+    for i, (heading, paths) in enumerate(groups):
+        click.echo(f"{chr(10) if i else ''}{heading} ({len(paths)}):")
+        width = max(len(path.stem) for path in paths)
+        for path in paths:
+            scenario = load_scenario(path)
+            click.echo(f"  {path.stem:{width}}  {scenario.description}")
 
 
 @lab.command("run", epilog=EPILOG)

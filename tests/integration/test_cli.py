@@ -56,7 +56,14 @@ def test_malformed_scenario_names_file_and_key(tmp_path: Path) -> None:
 def test_lab_list_shows_the_shipped_scenarios() -> None:
     code, out, _ = invoke("lab", "list")
     assert code == 0
-    assert "pakistan-2024-x.toml" in out
+    ours, qa = out.split("\n\n")
+    assert ours.startswith("blockproof's scenarios (")
+    assert qa.startswith("OONI QA catalogue (probe-cli internal/webconnectivityqa) (49):")
+    names = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert {"pakistan-2024-x", "no-censorship"} <= names  # what `lab run` accepts
+    assert {"dns-blocking-nxdomain", "large-file-with-https"} <= names
+    assert "dns-blocking-nxdomain" in qa
+    assert "pakistan-2024-x" in ours
 
 
 @pytest.mark.lab

@@ -123,7 +123,7 @@ async def test_bogons_are_never_dialed() -> None:
     # nothing but the DNS lookup happened: every address was a bogon
     assert network.dialed == ["x.com", "x.com"] or network.dialed == ["x.com"]
     assert body["tcp_connect"] == {}
-    assert body["http_request"]["failure"] == "dns_lookup_error"
+    assert body["http_request"]["failure"] == "dns_bogon_error"  # refused, and says why
     assert body["http_request"]["status_code"] == -1
     assert body["ip_info"]["10.1.2.3"]["flags"] & 4  # bogon flag
     assert body["ip_info"]["127.0.0.1"]["flags"] == 1 | 2 | 4

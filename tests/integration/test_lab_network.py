@@ -32,6 +32,10 @@ RULES: list[dict[str, Any]] = [
     {"layer": "http", "match": ["example.org"], "action": "redirect",
      "location": "http://blockpage.isp.example/"},
     {"layer": "dns", "match": ["video.twimg.com"], "action": "inject", "answer": "10.10.34.35"},
+    # scoped to one address and port of twitter.com, whatever the Host
+    {"layer": "http", "ips": ["104.244.42.6"], "ports": [80], "action": "fin"},
+    {"layer": "http", "match": ["t.co"], "action": "blockpage", "status": 451,
+     "body": "<html><title>451</title>Unavailable For Legal Reasons</html>"},
 ]  # fmt: skip
 HOSTS = [
     {"name": "expired.example", "addresses": ["192.0.2.10"], "cert": "expired"},
@@ -55,6 +59,10 @@ ENDPOINTS = [
     ("blockpage on Host", "185.15.59.224", 80, "wikipedia.org", None, None, None, 200),
     ("redirect on Host", "93.184.215.14", 80, "example.org", None, None, None, 302),
     ("clean https", "93.184.215.14", 443, "www.example.org", None, None, None, 200),
+    ("http fin on one address", "104.244.42.6", 80, "twitter.com", None, None, "eof_error",
+     None),
+    ("the other address untouched", "104.244.42.193", 80, "twitter.com", None, None, None, 301),
+    ("blockpage with its status", "104.244.42.69", 80, "t.co", None, None, None, 451),
     ("expired", "192.0.2.10", 443, "expired.example", None, "ssl_invalid_certificate", None,
      None),
     ("wrong host", "192.0.2.11", 443, "wrong.example", None, "ssl_invalid_hostname", None, None),

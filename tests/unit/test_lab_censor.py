@@ -159,3 +159,83 @@ def test_http_and_throttle_rules() -> None:
     assert throttle.rate_kbps == 150
     assert CENSOR.throttle("x.com") is None
     assert CENSOR.throttle(None) is None
+
+
+ENDPOINTS = Censor(
+    parse_scenario(
+        {
+            "rule": [
+                # OONI's DPIResetTrafficForTLSSNI on one address of a name
+                {"layer": "tls", "match": ["x.com"], "ips": ["104.244.42.129"],
+                 "action": "reset"},
+                # DPICloseConnectionForServerEndpoint: every ClientHello to an endpoint
+                {"layer": "tls", "ips": ["93.184.215.14"], "ports": [443], "action": "fin"},
+                {"layer": "http", "ips": ["93.184.215.14"], "ports": [80], "action": "fin"},
+                {"layer": "http", "match": ["x.com"], "ports": [8080], "action": "blockpage",
+                 "status": 451, "body": "<html>451</html>"},
+                # DPIThrottleTrafficForTCPEndpoint
+                {"layer": "throttle", "ips": ["185.15.59.224"], "ports": [80], "delay_ms": 300,
+                 "loss": 0.1},
+            ]
+        },
+        source="endpoints",
+        name="endpoints",
+    )
+)  # fmt: skip
+X_HELLO = read_opening(HELLO, HELLO)
+EXAMPLE_HELLO = read_opening(client_hello("www.example.org"), client_hello("www.example.org"))
+X_GET = read_opening(GET, GET)
+
+# (id, layer, opening or name, ip, port, expected action or None)
+ENDPOINT_CASES: list[tuple[str, str, Any, str, int, str | None]] = [
+    ("second address of x.com reset", "tls", X_HELLO, "104.244.42.129", 443, "reset"),
+    ("first address of x.com spared", "tls", X_HELLO, "104.244.42.1", 443, None),
+    ("any SNI to the endpoint", "tls", EXAMPLE_HELLO, "93.184.215.14", 443, "fin"),
+    ("same address, other port", "tls", EXAMPLE_HELLO, "93.184.215.14", 8443, None),
+    ("http to the endpoint", "http", X_GET, "93.184.215.14", 80, "fin"),
+    ("http elsewhere", "http", X_GET, "104.244.42.1", 80, None),
+    ("http match and port", "http", X_GET, "104.244.42.1", 8080, "blockpage"),
+    ("throttled endpoint", "throttle", None, "185.15.59.224", 80, "throttle"),
+    ("throttled endpoint, other port", "throttle", None, "185.15.59.224", 443, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("layer", "what", "ip", "port", "action"),
+    [c[1:] for c in ENDPOINT_CASES],
+    ids=[c[0] for c in ENDPOINT_CASES],
+)
+def test_rules_on_server_endpoints(
+    layer: str, what: Any, ip: str, port: int, action: str | None
+) -> None:
+    rule = getattr(ENDPOINTS, layer)(what, ip, port)
+    assert (rule.action if rule else None) == action
+
+
+def test_endpoint_rule_keys_reach_the_censor() -> None:
+    rule = ENDPOINTS.http(X_GET, "104.244.42.1", 8080)
+    assert rule is not None
+    assert (rule.status, rule.body) == (451, "<html>451</html>")
+    throttle = ENDPOINTS.throttle(None, "185.15.59.224", 80)
+    assert throttle is not None
+    assert (throttle.delay_ms, throttle.loss) == (300.0, 0.1)
+
+
+def test_segment_loss_is_reproducible_and_backs_off() -> None:
+    import random
+
+    from blockproof.lab.lab import SegmentLoss
+
+    def run(seed: str) -> list[float]:
+        loss = SegmentLoss(0.3, 0.2, random.Random(seed))
+        return [loss.penalty() for _ in range(2000)]
+
+    first = run("s")
+    assert first == run("s")
+    assert first != run("t")
+    lost = [p for p in first if p > 0]
+    assert 0.25 < len(lost) / len(first) < 0.35
+    # one loss costs the RTO, two in a row 3 RTOs (0.2 + 0.4), three 7 RTOs...
+    assert set(round(p, 6) for p in lost) <= {round(0.2 * (2**n - 1), 6) for n in range(1, 30)}
+    assert round(0.6, 6) in {round(p, 6) for p in lost}
+    assert SegmentLoss(0.0, 0.2, random.Random(1)).penalty() == 0.0

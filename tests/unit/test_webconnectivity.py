@@ -577,6 +577,55 @@ def test_scenario(scenario: Scenario) -> None:
     assert "{" not in result.verdict.explanation, "a template field was left unfilled"
 
 
+# No control answered (control_failure set, no control response). OONI's classic walk then
+# has no control data for any observation: blocking/accessible are null/null (rows 1.2,
+# 2.1, 3.1.1, 4.1.1) unless a page came over HTTPS (row 1.1: false/true, x_blocking_flags
+# 32 and x_null_null_flags 8), and, OONI's quirk, false/true for a failed lookup (5.1.1).
+# The first two rows are OONI's QA cases controlFailureWithSuccessfulHTTP(S)Website, with
+# every key OONI's QA compares (control_failure is the experiment's, not the classifier's).
+_NO_CONTROL_KEYS = {
+    "blocking": None, "accessible": None, "dns_consistency": None,
+    "dns_experiment_failure": None, "http_experiment_failure": None, "x_blocking_flags": 0,
+    "x_dns_flags": 0, "x_null_null_flags": 0, "body_proportion": 0.0,
+    "body_length_match": None, "status_code_match": None, "headers_match": None,
+    "title_match": None,
+}  # fmt: skip
+NO_CONTROL = [
+    ("qa-controlFailureWithSuccessfulHTTPWebsite", web(HTTP, gai(IP), *http_fetch()), {}),
+    ("qa-controlFailureWithSuccessfulHTTPSWebsite", web(HTTPS, gai(IP), *https_ok()),
+     {"blocking": False, "accessible": True, "x_blocking_flags": 32, "x_null_null_flags": 8}),
+    ("http-then-https-page", web(
+        HTTP, gai(IP), *http_fetch(code=301, body=b"", headers=(("Location", HTTPS),)),
+        gai(IP, depth=1, tx=20), tcp(IP, 443, 21, depth=1), tls(IP, 21, depth=1),
+        http(HTTPS, IP, 443, 21, depth=1)),
+     {"blocking": False, "accessible": True, "x_blocking_flags": 32, "x_null_null_flags": 8}),
+    ("http-reset", web(HTTP, gai(IP), *http_fetch(failure="connection_reset")),
+     {"http_experiment_failure": "connection_reset"}),
+    ("tls-reset", web(HTTPS, gai(IP), tcp(IP, 443, 2), tls(IP, 2, "connection_reset")),
+     {"http_experiment_failure": "connection_reset"}),
+    ("tcp-timeout", web(HTTPS, gai(IP), tcp(IP, 443, 2, "generic_timeout_error")),
+     {"http_experiment_failure": "generic_timeout_error"}),
+    ("dns-nxdomain-ooni-row-5.1.1", web(HTTPS, gai(failure="dns_nxdomain_error")),
+     {"blocking": False, "accessible": True, "dns_experiment_failure": "dns_nxdomain_error",
+      "http_experiment_failure": "dns_nxdomain_error"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("obs", "keys"), [c[1:] for c in NO_CONTROL], ids=[c[0] for c in NO_CONTROL]
+)
+@pytest.mark.parametrize("control_failure", ["connection_reset", "generic_timeout_error"])
+def test_no_control_keys(obs: WebObservations, keys: dict[str, Any], control_failure: str) -> None:
+    result = analyze(
+        replace(obs, control_failure=control_failure), asn_of=lambda ip: ASNS.get(ip, 0)
+    )
+    expect = {**_NO_CONTROL_KEYS, **keys}
+    assert {key: getattr(result, key) for key in expect} == expect
+    assert result.verdict is not None
+    https_page = keys.get("accessible") is True and keys.get("x_null_null_flags") == 8
+    assert result.verdict.method is (Method.NONE if https_page else Method.UNDETERMINED)
+
+
 def test_scenarios_cover_every_rule_but_the_catch_alls() -> None:
     covered = {s.rule for s in SCENARIOS}
     rare = {  # same code path as a covered sibling, different failure string
@@ -700,7 +749,7 @@ def test_domain_comparison_ignores_case_and_idna() -> None:
         (b"<TITLE>Upper</TITLE>", "Upper"),
         (b"<title></title><title>second</title>", "second"),
         (b"<title>" + b"x" * 600 + b"</title>", ""),
-        (b"<title>caf\xc3\xa9 \xff</title>", "café \udcff"),
+        (b"<title>caf\xc3\xa9 \xff</title>", "café \ufffd"),
         (b"no title", ""),
     ],
 )

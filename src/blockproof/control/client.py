@@ -13,7 +13,7 @@ import json
 from urllib.parse import urlsplit
 
 from blockproof.codec.ooni import DecodeError, control_request_to_json, control_response_from_json
-from blockproof.core.failures import NetworkFailure, classify
+from blockproof.core.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.core.http import USER_AGENT
 from blockproof.model.control import ControlRequest, ControlResponse
 from blockproof.model.failure import Failure, unknown_failure
@@ -34,12 +34,30 @@ async def query_control(
     budget: float = CONTROL_BUDGET,
     connect_timeouts: Timeouts | None = None,
 ) -> tuple[ControlResponse | None, str | None]:
-    """(response, None) on success, (None, failure string) otherwise.
+    """(response, None) on success, (None, failure string) otherwise; never raises.
 
     ``connect_timeouts`` bound reaching the control (DNS, TCP, TLS; by default the
     probe's usual budgets); ``budget`` bounds the whole exchange, the control's own
     measurement included.
     """
+    try:
+        return await _query_control(
+            network, control_url, request, ca_file=ca_file, budget=budget,
+            connect_timeouts=connect_timeouts,
+        )  # fmt: skip
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        return None, unexpected_failure(exc)
+
+
+async def _query_control(
+    network: Network,
+    control_url: str,
+    request: ControlRequest,
+    *,
+    ca_file: str | None,
+    budget: float,
+    connect_timeouts: Timeouts | None,
+) -> tuple[ControlResponse | None, str | None]:
     recorder = Recorder()
     parts = urlsplit(control_url)
     host = parts.hostname or ""

@@ -26,6 +26,7 @@ by address (no second lookup that DNS rebinding could change).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import unicodedata
@@ -33,7 +34,13 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from blockproof.core.bogons import is_bogon
-from blockproof.core.http import MAX_REDIRECTS, extract_title, redirect_location
+from blockproof.core.http import (
+    MAX_REDIRECTS,
+    InvalidRedirectLocation,
+    extract_title,
+    redirect_location,
+)
+from blockproof.core.idn import IDNAError, url_to_ascii
 from blockproof.model.control import (
     IP_FLAG_BOGON,
     IP_FLAG_RESOLVED_BY_PROBE,
@@ -171,7 +178,7 @@ async def _fetch(
         if dns_failure is not None or not addresses:
             return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
         if not all(may_dial(a) for a in addresses):
-            return ControlHTTPRequest(failure=ControlFailure.DNS_LOOKUP_ERROR)
+            return ControlHTTPRequest(failure=ControlFailure.DNS_BOGON)
         header_list = [(k, v[0]) for k, v in headers.items() if v and k.lower() != "host"]
         request = HTTPRequest(
             method="GET",
@@ -196,7 +203,10 @@ async def _fetch(
             return ControlHTTPRequest(
                 failure=legacy_http_failure(txn.failure if txn else Failure.EOF)
             )
-        next_url = redirect_location(url, txn.response)
+        try:
+            next_url = redirect_location(url, txn.response)
+        except InvalidRedirectLocation:
+            return ControlHTTPRequest(failure=ControlFailure.UNKNOWN)
         if next_url is None:
             response = txn.response
             return ControlHTTPRequest(
@@ -219,9 +229,12 @@ async def measure_control(
     timeouts: Timeouts = CONTROL_TIMEOUTS,
 ) -> ControlResponse:
     recorder = Recorder()
-    parts = urlsplit(request.http_request)
+    url = request.http_request
+    with contextlib.suppress(IDNAError, ValueError):  # a bad name fails its lookup below
+        url = url_to_ascii(url)  # a probe may send an IDN host as written
+    parts = urlsplit(url)
     host = parts.hostname or ""
-    url_ports = [url_port(request.http_request)]
+    url_ports = [url_port(url)]
     if parts.port is None and parts.scheme == "http":
         url_ports = [80, 443]
     elif parts.port is None:
@@ -231,7 +244,7 @@ async def measure_control(
         _fetch(
             network,
             recorder,
-            request.http_request,
+            url,
             request.http_request_headers,
             ca_file=ca_file,
             timeouts=timeouts,

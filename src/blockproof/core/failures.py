@@ -18,6 +18,7 @@ import errno
 import re
 import socket
 import ssl
+import sys
 
 import dns.exception
 import dns.resolver
@@ -55,6 +56,14 @@ if hasattr(socket, "EAI_NODATA"):
     _GAI[socket.EAI_NODATA] = Failure.DNS_NO_ANSWER
 if hasattr(socket, "EAI_ADDRFAMILY"):
     _GAI[socket.EAI_ADDRFAMILY] = Failure.DNS_NO_ANSWER
+# Android's bionic numbers EAI_NODATA 7 and returns it for any failure of its DNS proxy;
+# OONI reports it as android_dns_cache_no_data (netxlite/getaddrinfo_linux.go). glibc's
+# and musl's codes are negative, so elsewhere 7 only comes from the lab's emulation of
+# Android ([probe] getaddrinfo = "android"); on BSDs and macOS 7 keeps its own meaning.
+ANDROID_EAI_NODATA = 7
+ANDROID_DNS_CACHE_NO_DATA = "android_dns_cache_no_data"
+if sys.platform == "android" or ANDROID_EAI_NODATA not in _GAI:
+    _GAI[ANDROID_EAI_NODATA] = ANDROID_DNS_CACHE_NO_DATA  # type: ignore[assignment]
 
 # ssl.SSLCertVerificationError.verify_code (OpenSSL X509_V_ERR_*).
 _SSL_VERIFY: dict[int, Failure] = {
@@ -90,6 +99,24 @@ _IPV6 = re.compile(r"\[?\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b\]?")
 def scrub(text: str) -> str:
     """Remove IP addresses from free text (OONI scrubs unknown_failure strings)."""
     return _IPV6.sub("[scrubbed]", _IPV4.sub("[scrubbed]", text))
+
+
+MAX_UNEXPECTED_TEXT = 80
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def unexpected_failure(exc: BaseException) -> str:
+    """The failure string for a bug or an exception no shell expected.
+
+    ``unknown_failure: <ExceptionType>: <short message>``: the type says where to look,
+    the message is cut at 80 characters, printable ASCII only and scrubbed of IP
+    addresses, so that a peer's bytes quoted in an exception never reach a measurement.
+    A shell catches ``Exception`` last, after the failures it knows, so that one URL's
+    bug becomes that step's failure and never ends a batch.
+    """
+    text = scrub(_UNPRINTABLE.sub("?", str(exc)))[:MAX_UNEXPECTED_TEXT].strip()
+    name = type(exc).__name__
+    return unknown_failure(f"{name}: {text}" if text else name)
 
 
 def classify(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
+from blockproof.core.idn import url_to_ascii
 from blockproof.model.observations import HTTPRequest, HTTPResponse
 
 MAX_BODY = 1 << 19  # 524 288 bytes, as OONI
@@ -36,7 +37,13 @@ USER_AGENT = (
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_LANGUAGE = "en-US,en;q=0.9"
 
-_TITLE = re.compile(rb"(?i)<title>([^<]{1,512})</title>")
+# A page's title, as OONI's probe and test helper extract it (measurexlite's
+# ``(?i)<title>([^<]{1,512})</title>`` on the body as a Go string, which counts runes):
+# 512 characters are at most 2048 UTF-8 bytes, so candidates are found on the bytes
+# and only a candidate is decoded and counted in characters.
+MAX_TITLE_CHARS = 512
+_TITLE = re.compile(rb"<title>([^<]{1,2048})</title>", re.IGNORECASE)
+_LONE_SURROGATES = re.compile("[\udc80-\udcff]")
 # h11 quotes the offending bytes after the reason ("illegal chunk header: bytearray(...)")
 _PEER_BYTES = re.compile(r":? (?:b'|b\"|bytearray\(|\()")
 
@@ -63,9 +70,16 @@ def protocol_error_reason(exc: h11.RemoteProtocolError) -> str:
 
 
 def browser_request(url: str) -> HTTPRequest:
-    """A GET for ``url`` with the headers a browser would send."""
+    """A GET for ``url`` with the headers a browser would send.
+
+    The request keeps ``url`` as given; the ``Host`` header carries the host's IDNA
+    (ASCII) form, as it goes on the wire (an IDN host is not ASCII, and HTTP/1.1
+    headers must be).
+    """
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
+    if not host.isascii():
+        host = urlsplit(url_to_ascii(url)).netloc.rsplit("@", 1)[-1]
     return HTTPRequest(
         method="GET",
         url=url,
@@ -184,16 +198,50 @@ class HTTPExchange:
         )
 
 
+class InvalidRedirectLocation(ValueError):
+    """A redirect whose ``Location`` names no host: ``http://`` (a scheme and nothing
+    else, ooni/probe#2628) or a string that does not parse as a URL. OONI's probe
+    stops there with ``http_invalid_redirect_location_host``; resolving such a
+    Location against the request URL (as ``urljoin`` does) would instead redirect to
+    the same page until the redirect limit.
+    """
+
+
 def redirect_location(url: str, response: HTTPResponse) -> str | None:
-    """The absolute URL a redirect points to, or None if ``response`` is no redirect."""
+    """The absolute URL a redirect points to, or None if ``response`` is no redirect.
+
+    Raises InvalidRedirectLocation for a Location that names a scheme but no host.
+    """
     if response.code not in REDIRECT_CODES:
         return None
     location = response.header("Location")
     if location is None:
         return None
-    return urljoin(url, location.strip())
+    location = location.strip()
+    try:
+        parts = urlsplit(location)
+        if parts.scheme and not parts.netloc:
+            raise InvalidRedirectLocation(location)
+        return urljoin(url, location)
+    except InvalidRedirectLocation:
+        raise
+    except ValueError as exc:  # e.g. an unclosed "[" in the host
+        raise InvalidRedirectLocation(location) from exc
 
 
 def extract_title(body: bytes) -> str:
-    match = _TITLE.search(body)
-    return match.group(1).decode("utf-8", "replace") if match else ""
+    """The page title as OONI extracts it: ``<title>`` with 1 to 512 characters, no ``<``.
+
+    The one definition for the probe's classifier, the control server, the pipeline and
+    the simulator (two copies that counted differently once made every long non-Latin
+    title a ``title_match: false``). The search runs on the bytes (``<`` never occurs
+    inside a multi-byte UTF-8 sequence) and only a candidate is decoded, so a large body
+    is never decoded whole. A candidate over 512 characters is skipped and the search
+    goes on, as the regular expression on the decoded text would. An invalid UTF-8 byte
+    counts as one character, as in Go, and comes out as U+FFFD, as Go's JSON writes it.
+    """
+    for match in _TITLE.finditer(body):
+        title = match.group(1).decode("utf-8", "surrogateescape")
+        if len(title) <= MAX_TITLE_CHARS:
+            return _LONE_SURROGATES.sub("\ufffd", title)
+    return ""

@@ -51,13 +51,14 @@ rows, the rules and every known difference from OONI's recorded values.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import urlsplit
 
 from blockproof.core.bogons import is_bogon, is_loopback
+from blockproof.core.http import extract_title
+from blockproof.core.idn import IDNAError, host_to_ascii
 from blockproof.model.control import (
     IP_FLAG_VALID_FOR_DOMAIN,
     ControlDNS,
@@ -138,9 +139,6 @@ TRANSPORT_HEADERS = frozenset(
 # probes wrote for the same resolver ("system", or no engine at all).
 SYSTEM_RESOLVER_ENGINES = frozenset({"getaddrinfo", "golang_net_resolver", "system", ""})
 
-MAX_TITLE_CHARS = 512
-# 512 characters are at most 2048 UTF-8 bytes
-_TITLE_BYTES_RE = re.compile(rb"<title>([^<]{1,2048})</title>", re.IGNORECASE)
 
 _DNS_NO_ANSWER = "dns_no_answer"
 _IPV6_MISCONFIGURED = frozenset({"network_unreachable", "host_unreachable"})
@@ -539,21 +537,6 @@ def _f(failure: str | None) -> str:
     return failure or ""
 
 
-def extract_title(body: bytes) -> str:
-    """The page title as OONI extracts it (``<title>`` with 1-512 characters, no ``<``).
-
-    The search runs on the bytes (``<`` never occurs inside a multi-byte UTF-8
-    sequence), and only a candidate title is decoded, so a large body is never
-    decoded as a whole; a candidate longer than 512 characters is skipped, as the
-    regular expression on the decoded text would skip it.
-    """
-    for match in _TITLE_BYTES_RE.finditer(body):
-        title = match.group(1).decode("utf-8", "surrogateescape")
-        if len(title) <= MAX_TITLE_CHARS:
-            return title
-    return ""
-
-
 def _utf8_len(text: str) -> int:
     return len(text.encode("utf-8", "surrogateescape"))
 
@@ -572,13 +555,10 @@ def url_hostname(url: str) -> str:
 
 def _domain_key(name: str) -> str:
     """A domain name for comparison: lowercase, internationalized names in ASCII form."""
-    lowered = name.lower()
-    if lowered.isascii():
-        return lowered
     try:
-        return lowered.encode("idna").decode("ascii")
-    except UnicodeError:
-        return lowered
+        return host_to_ascii(name)
+    except IDNAError:
+        return name.lower()
 
 
 def _response_is_final(code: int) -> bool:

@@ -40,7 +40,14 @@ from blockproof.codec.ooni import (
 )
 from blockproof.control.client import query_control
 from blockproof.core.bogons import is_loopback
-from blockproof.core.http import MAX_REDIRECTS, browser_request, redirect_location
+from blockproof.core.failures import unexpected_failure
+from blockproof.core.http import (
+    MAX_REDIRECTS,
+    InvalidRedirectLocation,
+    browser_request,
+    redirect_location,
+)
+from blockproof.core.idn import IDNAError, host_to_ascii, url_to_ascii
 from blockproof.core.webconnectivity import analyze
 from blockproof.errors import InputError
 from blockproof.model.control import ControlRequest, ControlResponse
@@ -69,7 +76,8 @@ class ProbeContext:
     """Where the probe stands and what it talks to. One per run."""
 
     network: Network = field(default_factory=SystemNetwork)
-    control_url: str | None = None
+    control_url: str | None = None  # the control asked first; None: no control at all
+    fallback_controls: tuple[str, ...] = ()  # asked in order when the one before failed
     resolver: str | None = "8.8.8.8:53"
     ca_file: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -106,6 +114,10 @@ def validate_url(url: str) -> str:
         raise InputError(f"{url!r}: only http:// and https:// URLs can be measured")
     if not parts.hostname:
         raise InputError(f"{url!r}: the URL has no host name")
+    try:
+        host_to_ascii(parts.hostname)
+    except IDNAError as exc:
+        raise InputError(f"{url!r}: {exc}") from exc
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
@@ -157,7 +169,8 @@ class _Depth:
         self.url = url
         self.depth = depth
         self.parts = urlsplit(url)
-        self.host = self.parts.hostname or ""
+        # what goes on the wire (DNS, SNI): the IDNA form of an internationalized name
+        self.host = host_to_ascii(self.parts.hostname or "")
         self.permission = FetchPermission()
         self.addresses: list[str] = []  # from the system resolver (OONI's "classic")
         self.udp_addresses: list[str] = []  # only the UDP resolver returned these
@@ -254,25 +267,45 @@ def _control_only(depth0: _Depth, response: ControlResponse | None) -> list[tupl
             if a not in depth0.dialed]  # fmt: skip
 
 
-async def _control(
-    ctx: ProbeContext, url: str, addresses: list[str]
-) -> tuple[ControlRequest, ControlResponse | None, str | None]:
+@dataclass(slots=True)
+class _ControlOutcome:
+    request: ControlRequest
+    response: ControlResponse | None = None
+    failure: str | None = None
+    used: str | None = None  # the control that answered (else the first asked)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def _control(ctx: ProbeContext, url: str, addresses: list[str]) -> _ControlOutcome:
     parts = urlsplit(url)
     ports = [url_port(url)] if parts.port is not None else [443, 80]
     if parts.scheme == "https" and parts.port is None:
         ports = [443]
     request = ControlRequest(
-        http_request=url,
+        http_request=url_to_ascii(url),
         http_request_headers={k: [v] for k, v in browser_request(url).headers_list if k != "Host"},
         tcp_connect=tuple(join_endpoint(ip, p) for ip in addresses for p in ports),
     )
+    outcome = _ControlOutcome(request)
     if ctx.control_url is None:
-        return request, None, None
-    response, failure = await query_control(
-        ctx.network, ctx.control_url, request, ca_file=ctx.ca_file, budget=ctx.control_budget,
-        connect_timeouts=ctx.timeouts,
-    )  # fmt: skip
-    return request, response, failure
+        return outcome
+    outcome.used = ctx.control_url
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.control_budget
+    for control_url in (ctx.control_url, *ctx.fallback_controls):
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        response, failure = await query_control(
+            ctx.network, control_url, request, ca_file=ctx.ca_file, budget=left,
+            connect_timeouts=ctx.timeouts,
+        )  # fmt: skip
+        outcome.attempts.append({"address": control_url, "failure": failure})
+        outcome.response, outcome.failure = response, failure
+        if response is not None:
+            outcome.used = control_url
+            break
+    return outcome
 
 
 def _annotate_asns(rec: Recorder, asn_of: AsnLookup) -> None:
@@ -293,21 +326,72 @@ def _annotate_asns(rec: Recorder, asn_of: AsnLookup) -> None:
 
 
 async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
-    """Measure one URL; the result is an OONI web_connectivity measurement."""
+    """Measure one URL; the result is an OONI web_connectivity measurement.
+
+    Only a malformed URL raises (``InputError``). A bug or an unexpected error in a
+    step is that step's failure (each shell's last resort); one anywhere else (the
+    classifier, the redirect logic) still gives a measurement: what was recorded, no
+    judgement (``blocking`` and ``accessible`` null) and ``x_failure`` saying what
+    went wrong, so that one URL never ends a batch.
+    """
     validate_url(url)
     ctx = ctx.with_report_id()
     started = datetime.now(UTC)
     rec = Recorder()
+    control_used = ctx.control_url
+    try:
+        test_keys, control_used = await _measure(url, ctx, rec)
+    except Exception as exc:  # a bug: this URL's failure, never the batch's end
+        test_keys = {
+            "agent": "redirect",
+            "client_resolver": None,
+            "retries": None,
+            "socksproxy": None,
+            **trace_to_test_keys(rec.trace),
+            "control_failure": None,
+            "blocking": None,
+            "accessible": None,
+            "x_failure": unexpected_failure(exc),
+        }
+    return Measurement(
+        test_name=TEST_NAME,
+        test_version=TEST_VERSION,
+        input=url,
+        measurement_start_time=started.strftime(TIME_FORMAT),
+        test_start_time=ctx.test_start_time,
+        probe_cc=ctx.probe_cc,
+        probe_asn=ctx.public_asn(),
+        probe_network_name="" if ctx.hide_asn else ctx.probe_network_name,
+        report_id=ctx.report_id,
+        software_name="blockproof",
+        software_version=__version__,
+        test_runtime=round(rec.now(), 6),
+        annotations={"engine_name": "blockproof", **ctx.annotations},
+        test_helpers={"backend": {"address": control_used, "type": "https"}}
+        if control_used
+        else {},
+        test_keys=test_keys,
+    )
+
+
+async def _measure(url: str, ctx: ProbeContext, rec: Recorder) -> tuple[dict[str, Any], str | None]:
+    """The steps, then the classifier: ``test_keys``, and the control that answered."""
     depth0 = _Depth(ctx, rec, url, 0)
     await depth0.resolve()
     control = asyncio.create_task(_control(ctx, url, depth0.addresses))
     current, last = depth0, await depth0.measure()
     if last is None:
         # Nothing fetched from the resolvers' addresses: try the control's (E005).
-        last = await depth0.dial(_control_only(depth0, (await control)[1]))
+        last = await depth0.dial(_control_only(depth0, (await control).response))
     redirects = 0
     while last is not None and last.response is not None:
-        next_url = redirect_location(current.url, last.response)
+        try:
+            next_url = redirect_location(current.url, last.response)
+        except InvalidRedirectLocation:
+            rec.trace.requests.append(
+                replace(last, failure=Failure.HTTP_INVALID_REDIRECT_LOCATION_HOST, response=None)
+            )
+            break
         if next_url is None or urlsplit(next_url).scheme not in ("http", "https"):
             break
         redirects += 1
@@ -319,7 +403,8 @@ async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
         current = _Depth(ctx, rec, next_url, current.depth + 1)
         await current.resolve()
         last = await current.measure()
-    control_request, control_response, control_failure = await control
+    ctl = await control
+    control_response, control_failure = ctl.response, ctl.failure
     await depth0.dial(_control_only(depth0, control_response))  # connect only: fetch is taken
     if depth0.udp is not None:
         await depth0.udp.finish()
@@ -335,33 +420,31 @@ async def measure_url(url: str, ctx: ProbeContext) -> Measurement:
         control_failure=control_failure,
     )
     analysis = analyze(observations, asn_of=lambda ip: ctx.asn_of(ip)[0])
-    test_keys: dict[str, Any] = {
+    return {
         "agent": "redirect",
         "client_resolver": None,
         "retries": None,
         "socksproxy": None,
         **trace_to_test_keys(rec.trace),
-        "x_control_request": control_request_to_json(control_request),
+        "x_control_request": control_request_to_json(ctl.request),
+        "x_control_attempts": ctl.attempts,
         "control": control_response_to_json(control_response) if control_response else None,
         "control_failure": control_failure,
-        **analysis_to_test_keys(analysis),
-    }
-    return Measurement(
-        test_name=TEST_NAME,
-        test_version=TEST_VERSION,
-        input=url,
-        measurement_start_time=started.strftime(TIME_FORMAT),
-        test_start_time=ctx.test_start_time,
-        probe_cc=ctx.probe_cc,
-        probe_asn=ctx.public_asn(),
-        probe_network_name="" if ctx.hide_asn else ctx.probe_network_name,
-        report_id=ctx.report_id,
-        software_name="blockproof",
-        software_version=__version__,
-        test_runtime=round(rec.now(), 6),
-        annotations={"engine_name": "blockproof", **ctx.annotations},
-        test_helpers={"backend": {"address": ctx.control_url, "type": "https"}}
-        if ctx.control_url
-        else {},
-        test_keys=test_keys,
-    )
+        **_without_unfounded_access(analysis_to_test_keys(analysis)),
+    }, ctl.used
+
+
+# OONI's row 5.1.1 (a failed lookup and no control at all) sets ``blocking`` false and
+# ``accessible`` true: a volunteer behind a DNS block would read "accessible". Our probe
+# writes null/null there, as OONI does for every other failure without a control
+# (docs/classifier.md, "Deliberate differences"); the pipeline, judging OONI's data,
+# keeps OONI's recorded value.
+_UNJUDGED_RULE = "wc.control.unavailable"
+
+
+def _without_unfounded_access(keys: dict[str, Any]) -> dict[str, Any]:
+    verdict = keys.get("x_verdict")
+    if isinstance(verdict, dict) and verdict.get("rule_id") == _UNJUDGED_RULE:
+        keys["blocking"] = None
+        keys["accessible"] = None
+    return keys

@@ -134,21 +134,25 @@ class Censor:
                 return rule
         return None
 
-    def tls(self, opening: Opening) -> Rule | None:
+    def tls(self, opening: Opening, ip: str | None = None, port: int | None = None) -> Rule | None:
+        """The rule for a ClientHello sent to ``ip``:``port`` (rules naming ``ips`` or
+        ``ports`` need them to match too)."""
         for rule in self._layers["tls"]:
             sni = opening.sni_first_segment if rule.inspect == "first_segment" else opening.sni
-            if rule.matches(sni):
+            if rule.applies(sni, ip, port):
                 return rule
         return None
 
-    def http(self, opening: Opening) -> Rule | None:
+    def http(self, opening: Opening, ip: str | None = None, port: int | None = None) -> Rule | None:
         for rule in self._layers["http"]:
-            if rule.matches(opening.host):
+            if rule.applies(opening.host, ip, port):
                 return rule
         return None
 
-    def throttle(self, name: str | None) -> Rule | None:
+    def throttle(
+        self, name: str | None, ip: str | None = None, port: int | None = None
+    ) -> Rule | None:
         for rule in self._layers["throttle"]:
-            if rule.matches(name):
+            if rule.applies(name, ip, port):
                 return rule
         return None

@@ -15,6 +15,7 @@ ROLE_SITE = "site"
 ROLE_CONTROL = "control"
 ROLE_RESOLVER = "resolver"
 ROLE_PROXY = "proxy"  # SOCKS5 on :1080 and HTTP CONNECT on :3128, outside the censor
+ROLE_ISP_PROXY = "isp_proxy"  # a transparent proxy on :80 and :443 (lab/ispproxy.py)
 SOCKS_PORT, CONNECT_PORT = 1080, 3128
 
 
@@ -23,10 +24,56 @@ class Probe:
     cc: str = "ZZ"
     asn: int = 0
     network: str = ""
+    # How the system resolver reports failures: "default" (glibc's codes) or "android"
+    # (bionic: every failure of the DNS proxy is EAI_NODATA, android_dns_cache_no_data).
+    getaddrinfo: str = "default"
 
     @property
     def asn_string(self) -> str:
         return f"AS{self.asn}"
+
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathResponse:
+    """What a host answers for one exact request target (``[[host.path]]``).
+
+    A redirect when ``location`` is set (``status`` 301, 302, 303, 307 or 308), else a
+    page; ``None`` fields fall back to the host's own.
+    """
+
+    path: str
+    scheme: str = ""  # "http", "https", or "" for both
+    status: int | None = None
+    location: str | None = None
+    title: str | None = None
+    body: str | None = None
+    body_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeView:
+    """How a site answers requests that arrive over the probe's (censored) path
+    (``[host.probe]``): ``None`` fields are the host's own."""
+
+    status: int | None = None
+    title: str | None = None
+    body: str | None = None
+    body_bytes: int | None = None
+    headers: Headers = ()  # added to (or replacing) the host's headers
+    location: str | None = None  # every request redirected there
+    redirect_http: str | None = None
+    redirect_https: str | None = None
+
+    @property
+    def answers_every_path(self) -> bool:
+        """True when the view replaces the page itself (the host's paths are not used)."""
+        return any(
+            v is not None
+            for v in (self.status, self.title, self.body, self.body_bytes, self.location)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +97,10 @@ class Host:
     blockpage: str = ""  # serve this shipped blockpage instead of a page
     hostile: str = ""  # misbehave on purpose (lab/hostile.py): "endless_body", "reset"...
     role: str = ROLE_SITE
+    body: str | None = None  # the exact page body, instead of the generated page
+    headers: Headers = ()  # more response headers (a name already sent is replaced)
+    paths: tuple[PathResponse, ...] = ()  # per-target answers, before everything else
+    probe: ProbeView | None = None  # what the probe's requests get instead
 
     @property
     def names(self) -> tuple[str, ...]:

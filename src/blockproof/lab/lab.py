@@ -34,7 +34,9 @@ import asyncio
 import base64
 import contextlib
 import errno
+import http
 import ipaddress
+import random
 import socket
 import ssl
 import struct
@@ -51,12 +53,14 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from blockproof.lab import hostile, origin, proxy
-from blockproof.lab.censor import Censor, DNSOutcome, Opening, read_opening
+from blockproof.core.failures import ANDROID_EAI_NODATA
+from blockproof.lab import hostile, ispproxy, origin, proxy
+from blockproof.lab.censor import Censor, DNSOutcome, Opening
 from blockproof.lab.internet import (
     CONNECT_PORT,
     CONTROL_HOST,
     RESOLVER_HOST,
+    ROLE_ISP_PROXY,
     ROLE_PROXY,
     ROLE_SITE,
     SOCKS_PORT,
@@ -70,6 +74,8 @@ from blockproof.netx.network import READ_CHUNK
 LOOPBACK = "127.0.0.1"
 OPENING_TIMEOUT = 10.0  # how long the censor waits for a client's first bytes
 PACE_CHUNK = 1460  # a throttled flow is paced one segment at a time
+WINDOW_CHUNKS = 16  # a delayed flow holds at most 16 reads of 64 KiB in flight
+MIN_RTO = 0.2  # a lost segment waits at least this long for its retransmission (Linux)
 DNS_TTL = 300
 # Budgets in the lab are short: nothing real is far away, and a blackhole should not
 # make a test wait 10 s. The lab's control server measures with these too.
@@ -151,6 +157,13 @@ class LabNetwork:
             await _forever()
         if outcome.injected is not None:
             return list(outcome.injected)  # the injector's reply arrives first
+        if (
+            self.censored
+            and self.censor.scenario.probe.getaddrinfo == "android"
+            and (outcome.rcode != "NOERROR" or not outcome.addresses)
+        ):
+            # bionic: any failure of the DNS proxy (netd) is EAI_NODATA
+            raise socket.gaierror(ANDROID_EAI_NODATA, "No address associated with hostname")
         if outcome.rcode == "NXDOMAIN":
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if outcome.rcode in ("REFUSED", "SERVFAIL"):
@@ -315,6 +328,9 @@ class Lab(LabView):
         self._pki: LabPKI | None = None
         self._servers: list[asyncio.Server] = []
         self._listeners: dict[tuple[str, int], tuple[str, int]] = {}  # (host, port) -> loopback
+        # (host, port) -> the listener answering the probe's requests ([host.probe])
+        self._probe_listeners: dict[tuple[str, int], tuple[str, int]] = {}
+        self._flow_counts: dict[tuple[str, int], int] = {}  # seeds the loss of each flow
         self._mitm: dict[int, tuple[str, int]] = {}  # id(rule) -> loopback
         self._ports: Ports | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -356,6 +372,17 @@ class Lab(LabView):
                     self._listeners[(host.name, 80)] = await self._site(host, "http")
                 if host.https:
                     self._listeners[(host.name, 443)] = await self._site(host, "https")
+                if host.probe is not None:
+                    for port, scheme, on in ((80, "http", host.http), (443, "https", host.https)):
+                        if on:
+                            self._probe_listeners[(host.name, port)] = await self._site(
+                                host, scheme, probe=True
+                            )
+            if host.role == ROLE_ISP_PROXY and host.down == "no":
+                for port, on in ((80, host.http), (443, host.https)):
+                    if on:
+                        handler = self._isp_proxy_handler(port)
+                        self._listeners[(host.name, port)] = (LOOPBACK, await self._listen(handler))
         resolver = self.scenario.host(RESOLVER_HOST)
         if resolver is not None:
             self._listeners[(resolver.name, 53)] = (LOOPBACK, await self._listen(self._dns_tcp))
@@ -457,10 +484,28 @@ class Lab(LabView):
 
         return run
 
-    async def _site(self, host: Host, scheme: str) -> tuple[str, int]:
+    def _isp_proxy_handler(
+        self, port: int
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+        async def dial(ip: str, port: int) -> tuple[Any, Any]:
+            return await self.control_network.open_stream(ip, port)
+
+        async def resolve(name: str) -> list[str]:
+            return await self.control_network.getaddrinfo(name)
+
+        def is_proxy(ip: str) -> bool:
+            host = self.censor.host_by_ip(ip)
+            return host is not None and host.role == ROLE_ISP_PROXY
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await ispproxy.serve_transparent(reader, writer, port, dial, resolve, is_proxy)
+
+        return handle
+
+    async def _site(self, host: Host, scheme: str, *, probe: bool = False) -> tuple[str, int]:
         assert self._pki is not None
         ctx = self._pki.server_context(host) if scheme == "https" else None
-        handler = _site_handler(host, scheme, self._blockpages)
+        handler = _site_handler(host, scheme, self._blockpages, probe=probe)
         misbehaving = hostile.site_listener(host.hostile, scheme) if host.hostile else None
         if misbehaving is not None:
             handler, speaks_tls = misbehaving
@@ -540,7 +585,13 @@ class Lab(LabView):
 
     # --- routing ---------------------------------------------------------------------
 
-    def listener_for(self, host: Host, port: int) -> tuple[str, int] | None:
+    def listener_for(
+        self, host: Host, port: int, *, censored: bool = False
+    ) -> tuple[str, int] | None:
+        """Where a flow to ``host``:``port`` goes; the probe's flows (``censored``) reach
+        the host's probe view when it has one."""
+        if censored and (host.name, port) in self._probe_listeners:
+            return self._probe_listeners[(host.name, port)]
         return self._listeners.get((host.name, port))
 
     async def sleep_rtt(self, fraction: float) -> None:
@@ -572,7 +623,7 @@ class Lab(LabView):
             return None
         ip, port, censored = parsed
         host = self.censor.host_by_ip(ip)
-        target = self.listener_for(host, port) if host is not None else None
+        target = self.listener_for(host, port, censored=censored) if host is not None else None
         if target is None:
             return None
         return Flow(ip, port, host, target, censored)
@@ -588,15 +639,15 @@ class Lab(LabView):
             if seen is None:
                 return
             opening, what = seen
-            rule = self.censor.tls(what) if what.protocol == "tls" else None
+            rule = self.censor.tls(what, flow.ip, flow.port) if what.protocol == "tls" else None
             if what.protocol == "http":
-                rule = self.censor.http(what)
+                rule = self.censor.http(what, flow.ip, flow.port)
             if rule is not None:
                 detour = await self._act(rule, reader, writer)
                 if detour is None:
                     return
                 target = detour
-            throttle = self.censor.throttle(what.sni or what.host)
+            throttle = self.censor.throttle(what.sni or what.host, flow.ip, flow.port)
         try:
             up_reader, up_writer = await asyncio.open_connection(*target, limit=READ_CHUNK)
         except OSError:
@@ -605,29 +656,28 @@ class Lab(LabView):
         delay = self.rtt / 2
         extra = (throttle.delay_ms / 1000.0) if throttle else 0.0
         rate = (throttle.rate_kbps * 1000.0) if throttle else 0.0
+        loss = self._loss(flow, throttle, self.rtt + extra) if throttle else None
         try:
             await asyncio.gather(
                 _pipe(reader, up_writer, delay, 0.0, opening),
-                _pipe(up_reader, writer, delay + extra, rate, b""),
+                _pipe(up_reader, writer, delay + extra, rate, b"", loss),
             )
         finally:
             up_writer.close()
 
-    async def _read_opening(self, reader: asyncio.StreamReader) -> tuple[bytes, Opening] | None:
-        try:
-            async with asyncio.timeout(OPENING_TIMEOUT):
-                first = await reader.read(READ_CHUNK)
-                buffered = first
-                while True:
-                    what = read_opening(first, buffered)
-                    if what.protocol != "incomplete":
-                        return buffered, what
-                    more = await reader.read(READ_CHUNK)
-                    if not more:
-                        return (buffered, what) if buffered else None
-                    buffered += more
-        except (TimeoutError, OSError):
+    def _loss(self, flow: Flow, rule: Rule, rtt: float) -> SegmentLoss | None:
+        """The loss process of one throttled flow, seeded by the scenario, the destination
+        and how many flows went there before: the same run loses the same segments."""
+        if rule.loss <= 0:
             return None
+        key = (flow.ip, flow.port)
+        count = self._flow_counts.get(key, 0)
+        self._flow_counts[key] = count + 1
+        seed = f"{self.scenario.name}/{flow.ip}:{flow.port}/{count}"
+        return SegmentLoss(rule.loss, max(MIN_RTO, 2 * rtt), random.Random(seed))
+
+    async def _read_opening(self, reader: asyncio.StreamReader) -> tuple[bytes, Opening] | None:
+        return await ispproxy.receive_opening(reader, OPENING_TIMEOUT)
 
     async def _act(
         self, rule: Rule, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -652,8 +702,13 @@ class Lab(LabView):
             case "mitm":
                 return self._mitm[id(rule)]
             case "blockpage":
-                body = self._blockpages.setdefault(rule.blockpage, blockpage_body(rule.blockpage))
-                await _send_blockpage(writer, body)
+                if rule.body:
+                    body = rule.body.encode()
+                else:
+                    body = self._blockpages.setdefault(
+                        rule.blockpage, blockpage_body(rule.blockpage)
+                    )
+                await _send_blockpage(writer, body, rule.status)
             case "redirect":
                 writer.write(
                     b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
@@ -697,7 +752,7 @@ def _embedded_server_class() -> type[Any]:
 
 
 def _site_handler(
-    host: Host, scheme: str, blockpages: dict[str, bytes]
+    host: Host, scheme: str, blockpages: dict[str, bytes], *, probe: bool = False
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
     if host.blockpage:
         body = blockpages.setdefault(host.blockpage, blockpage_body(host.blockpage))
@@ -710,7 +765,7 @@ def _site_handler(
             writer.close()
 
         return blockpage
-    responder = origin.site_responder(host, scheme, blockpages)
+    responder = origin.site_responder(host, scheme, blockpages, probe=probe)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await origin.serve_http(reader, writer, responder)
@@ -718,13 +773,18 @@ def _site_handler(
     return handle
 
 
-async def _send_blockpage(writer: asyncio.StreamWriter, body: bytes) -> None:
+async def _send_blockpage(writer: asyncio.StreamWriter, body: bytes, status: int = 200) -> None:
     """A blockpage as filtering boxes send it: bare headers, the body, then close.
 
     Only headers from OONI's "common" list: a blockpage shares no unusual header
     with the real site, so the HTTP comparison can tell them apart.
     """
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body)
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\n\r\n"
+    writer.write(head.encode() + body)
     with contextlib.suppress(OSError):
         await writer.drain()
     writer.close()
@@ -739,28 +799,56 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+class SegmentLoss:
+    """Packet loss as a TCP sender pays for it, on a loopback socket that cannot lose any.
+
+    Each segment is lost with probability ``rate`` (a seeded RNG: runs are
+    reproducible). A lost segment is delivered only after a retransmission timeout,
+    ``rto``; if the retransmission is lost too, the timeout doubles (RFC 6298's
+    backoff), and a segment that gets through resets it. Segments behind a lost one
+    wait for it, as a receiver delivers bytes in order. Not modelled: congestion
+    control's smaller window after a loss.
+    """
+
+    def __init__(self, rate: float, rto: float, rng: random.Random) -> None:
+        self.rate = rate
+        self.rto = rto
+        self.rng = rng
+
+    def penalty(self) -> float:
+        """Seconds the next segment is late: 0, or the sum of its retransmission timeouts."""
+        wait, timeout = 0.0, self.rto
+        while self.rng.random() < self.rate:
+            wait += timeout
+            timeout *= 2
+        return wait
+
+
 async def _pipe(
     src: asyncio.StreamReader,
     dst: asyncio.StreamWriter,
     delay: float,
     rate_bps: float,
     first: bytes,
+    loss: SegmentLoss | None = None,
 ) -> None:
-    """Copy src to dst; chunks arrive ``delay`` s after it was read, paced to ``rate_bps``."""
-    if delay <= 0 and rate_bps <= 0:
+    """Copy src to dst; chunks arrive ``delay`` s after it was read, paced to ``rate_bps``,
+    segments late by their retransmissions when ``loss`` is given."""
+    if delay <= 0 and rate_bps <= 0 and loss is None:
         await _pipe_direct(src, dst, first)
         return
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    # Bounded, as a TCP receive window is: a large body is not read ahead into memory.
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=WINDOW_CHUNKS)
 
     async def feed() -> None:
         if first:
-            queue.put_nowait((time.monotonic() + delay, first))
+            await queue.put((time.monotonic() + delay, first))
         try:
             while data := await src.read(READ_CHUNK):
-                queue.put_nowait((time.monotonic() + delay, data))
+                await queue.put((time.monotonic() + delay, data))
         except OSError:
             pass
-        queue.put_nowait((time.monotonic() + delay, b""))
+        await queue.put((time.monotonic() + delay, b""))
 
     feeder = asyncio.create_task(feed())
     next_free = 0.0
@@ -773,12 +861,19 @@ async def _pipe(
             if not data:
                 _half_close(dst)
                 return
-            if rate_bps <= 0:
+            if rate_bps <= 0 and loss is None:
                 dst.write(data)
                 await dst.drain()
                 continue
             for i in range(0, len(data), PACE_CHUNK):
                 piece = data[i : i + PACE_CHUNK]
+                late = loss.penalty() if loss is not None else 0.0
+                if late > 0:
+                    await asyncio.sleep(late)
+                if rate_bps <= 0:
+                    dst.write(piece)
+                    await dst.drain()
+                    continue
                 now = time.monotonic()
                 next_free = max(next_free, now)
                 if next_free > now:

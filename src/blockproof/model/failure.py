@@ -60,6 +60,9 @@ class ControlFailure(StrEnum):
     DNS_NAME_ERROR = "dns_name_error"
     DNS_SERVER_FAILURE = "dns_server_failure"
     DNS_LOOKUP_ERROR = "dns_lookup_error"
+    # the URL's host resolved to a bogon (private, loopback, documentation range...),
+    # which the control never dials (OONI's helper fails the same way, as unknown_error)
+    DNS_BOGON = "dns_bogon_error"
     CONNECTION_REFUSED = "connection_refused_error"
     CONNECT_ERROR = "connect_error"
     GENERIC_TIMEOUT = "generic_timeout_error"

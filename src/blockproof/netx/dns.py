@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import dns.message
 
 from blockproof.core.dns import MAX_ANSWERS, DNSReply, analyze_reply, build_query, gai_answers
-from blockproof.core.failures import NetworkFailure, classify
+from blockproof.core.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.core.http import browser_request
 from blockproof.model.failure import Failure
 from blockproof.model.observations import DNSQuery, HTTPRequest, join_endpoint, split_endpoint
@@ -134,6 +134,8 @@ async def dns_getaddrinfo(
             failure = Failure.DNS_NO_ANSWER
     except (OSError, TimeoutError, UnicodeError) as exc:
         failure = classify(exc)
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
     query = DNSQuery(
         engine="getaddrinfo",
         resolver_address="",
@@ -188,6 +190,33 @@ async def dns_udp(
     timeout: float,
     duplicate_window: float = 0.3,
     tags: tuple[str, ...] = (),
+) -> tuple[DNSQuery, UDPLookup]:
+    """One lookup over UDP; the reply that answers it, and the late ones collected after."""
+    t0 = recorder.now()
+    try:
+        return await _dns_udp(
+            network, recorder, hostname, qtype, resolver, timeout=timeout,
+            duplicate_window=duplicate_window, tags=tags,
+        )  # fmt: skip
+    except Exception as exc:  # a bug or an error nobody expected: this lookup's failure
+        failed = DNSQuery(
+            engine="udp", resolver_address=resolver, hostname=hostname, query_type=qtype,
+            failure=unexpected_failure(exc), t0=t0, t=recorder.now(), tags=tags,
+        )  # fmt: skip
+        recorder.trace.queries.append(failed)
+        return failed, UDPLookup(asyncio.create_task(asyncio.sleep(0)))
+
+
+async def _dns_udp(
+    network: Network,
+    recorder: Recorder,
+    hostname: str,
+    qtype: str,
+    resolver: str,
+    *,
+    timeout: float,
+    duplicate_window: float,
+    tags: tuple[str, ...],
 ) -> tuple[DNSQuery, UDPLookup]:
     ip, port = split_endpoint(resolver)
     tx = recorder.next_id(TX_UDP)
@@ -293,6 +322,8 @@ async def dns_tcp(
                 writer.close()
     except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
         failure = classify(exc)
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
     reply = judge_reply(query, wire) if wire is not None else None
     result = DNSQuery(
         engine="tcp",
@@ -371,6 +402,8 @@ async def dns_https(
                 failure, wire = Failure.DNS_SERVER_MISBEHAVING, None
     except (NetworkFailure, OSError, TimeoutError) as exc:
         failure = classify(exc)
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
     reply = judge_reply(query, wire) if wire is not None else None
     result = DNSQuery(
         engine="doh",

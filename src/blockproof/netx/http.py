@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from blockproof.core.failures import classify
+from blockproof.core.failures import classify, unexpected_failure
 from blockproof.core.http import MAX_BODY, HTTPExchange, HTTPProtocolError
 from blockproof.model.observations import HTTPRequest, HTTPTransaction
 from blockproof.netx.stream import ByteStream
@@ -36,6 +36,8 @@ async def http_round_trip(
                 exchange.receive_data(await stream.read())
     except (OSError, TimeoutError, ssl.SSLError, EOFError, HTTPProtocolError) as exc:
         failure = classify(exc)
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
     finally:
         stream.close()
     result = HTTPTransaction(

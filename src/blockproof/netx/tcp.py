@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from blockproof.core.failures import classify
+from blockproof.core.failures import classify, unexpected_failure
 from blockproof.model.observations import TCPConnect, join_endpoint
 from blockproof.netx.network import Network
 from blockproof.netx.stream import TCPStream
@@ -39,6 +39,8 @@ async def tcp_connect(
         )
     except (OSError, TimeoutError) as exc:
         failure = classify(exc)
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
     result = TCPConnect(
         ip=ip,
         port=port,

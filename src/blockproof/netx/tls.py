@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from functools import lru_cache
 
-from blockproof.core.failures import classify
+from blockproof.core.failures import classify, unexpected_failure
 from blockproof.model.observations import TLSHandshake
 from blockproof.netx.stream import TCPStream, TLSStream, peer_certificates
 from blockproof.netx.trace import Recorder
@@ -44,12 +44,6 @@ async def tls_handshake(
     transaction_id: int = 0,
     record: bool = True,
 ) -> tuple[TLSHandshake, TLSStream | None]:
-    stream = TLSStream(
-        tcp,
-        client_context(ca_file, verify),
-        server_name,
-        first_flight_splits=first_flight_splits,
-    )
     t0 = recorder.now()
     if record:
         recorder.event(
@@ -60,22 +54,32 @@ async def tls_handshake(
             transaction_id=transaction_id,
         )
     failure: str | None = None
+    stream: TLSStream | None = None
     try:
+        stream = TLSStream(
+            tcp,
+            client_context(ca_file, verify),
+            server_name,
+            first_flight_splits=first_flight_splits,
+        )
         async with asyncio.timeout(timeout):
             await stream.handshake()
     except (OSError, TimeoutError, ssl.SSLError, EOFError) as exc:
         failure = classify(exc)
-    sslobj = stream.sslobj
-    cipher = sslobj.cipher() if failure is None else None
+    except Exception as exc:  # a bug or an error nobody expected: this step's failure
+        failure = unexpected_failure(exc)
+    sslobj = stream.sslobj if stream is not None else None  # its certificates even if failed
+    done = sslobj if failure is None else None
+    cipher = done.cipher() if done is not None else None
     result = TLSHandshake(
         address=tcp.address,
         server_name=server_name,
         failure=failure,
-        tls_version=(sslobj.version() or "") if failure is None else "",
+        tls_version=(done.version() or "") if done is not None else "",
         cipher_suite=cipher[0] if cipher else "",
-        negotiated_protocol=(sslobj.selected_alpn_protocol() or "") if failure is None else "",
+        negotiated_protocol=(done.selected_alpn_protocol() or "") if done is not None else "",
         no_tls_verify=not verify,
-        peer_certificates=peer_certificates(sslobj),
+        peer_certificates=peer_certificates(sslobj) if sslobj is not None else (),
         t0=t0,
         t=recorder.now(),
         tags=tags,
@@ -91,7 +95,7 @@ async def tls_handshake(
             transaction_id=transaction_id,
         )
         recorder.trace.tls_handshakes.append(result)
-    if failure is not None:
+    if failure is not None or stream is None:
         tcp.close()
         return result, None
     return result, stream

@@ -11,10 +11,12 @@ from typing import Any
 
 import click
 
+from blockproof.control.choice import OONI_TEST_HELPERS
 from blockproof.errors import EXIT_FAILED, InputError
 from blockproof.loop import run_event_loop
 
 COLLECTOR_ENV = "BLOCKPROOF_COLLECTOR"
+CONTROL_ENV = "BLOCKPROOF_CONTROL"
 
 spool_option = click.option(
     "--spool",
@@ -28,6 +30,17 @@ collector_option = click.option(
     metavar="URL",
     envvar=COLLECTOR_ENV,
     help=f"The collector to upload to (or set {COLLECTOR_ENV}).",
+)
+control_option = click.option(
+    "--control",
+    metavar="URL[,URL...]",
+    envvar=CONTROL_ENV,
+    help="Control servers (OONI's test-helper protocol: ours, `blockproof serve control`, "
+    "or OONI's), tried in order until one answers; 'none' measures without a control "
+    "(then only HTTPS successes can be judged). [default: $"
+    + CONTROL_ENV
+    + ", else `control` in config.toml in the probe's configuration directory, else "
+    "OONI's public test helpers: " + ", ".join(OONI_TEST_HELPERS) + "]",
 )
 
 
@@ -363,7 +376,7 @@ def _print_verifications(results: list[Any], as_json: bool) -> None:
     help="Time between rounds: 30m, 1h, 6h...",
 )
 @click.option("--rounds", type=click.IntRange(1), help="Stop after N rounds [default: never].")
-@click.option("--control", metavar="URL", envvar="BLOCKPROOF_CONTROL", help="Control server.")
+@control_option
 @click.option("--cc", default="ZZ", show_default=True, help="Your country code.")
 @click.option("--asn", default="AS0", show_default=True, help="Your network, e.g. AS17557.")
 @click.option("--hide-asn", is_flag=True, help="Record AS0 instead of your network.")

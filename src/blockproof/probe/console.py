@@ -52,6 +52,15 @@ def _json_text(value: str | bool | None) -> str:
     return str(value)
 
 
+def _accessible_text(row: Summary) -> str:
+    """``accessible`` as JSON, or why it is unknown: never "accessible" without a judgement."""
+    if row.unjudged is None:
+        return _json_text(row.accessible)
+    if row.unjudged.startswith("probe error"):
+        return "[yellow]unknown (probe error)[/]"
+    return "[yellow]unknown (no control)[/]"
+
+
 def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("URL", overflow="fold")
@@ -63,8 +72,8 @@ def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
         style = _METHOD_STYLE.get(row.method, "bold red")
         table.add_row(
             row.input,
-            _json_text(row.blocking),
-            _json_text(row.accessible),
+            "[yellow]unknown[/]" if row.unjudged else _json_text(row.blocking),
+            _accessible_text(row),
             f"[{style}]{row.method}[/]",
             row.explanation,
         )

@@ -87,11 +87,15 @@ def measurer(
 
         return in_lab
 
+    from blockproof.control.choice import choose_controls
     from blockproof.experiments.web_connectivity import ProbeContext
+    from blockproof.probe.identity import config_dir
     from blockproof.probe.runner import run_urls
 
+    controls = choose_controls(control, config_dir=config_dir())
     ctx = ProbeContext(
-        control_url=control,
+        control_url=controls[0] if controls else None,
+        fallback_controls=controls[1:],
         resolver=resolver or None,
         ca_file=ca_file,
         probe_cc=cc,

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from blockproof.core.failures import unexpected_failure
 from blockproof.errors import InputError
 from blockproof.experiments.web_connectivity import ProbeContext, measure_url, validate_url
 from blockproof.model.measurement import Measurement
@@ -40,7 +41,10 @@ async def run_urls(
         async with slots:
             measurement = await measure_url(url, ctx)
             if follow_up is not None:
-                await follow_up(url, measurement, ctx)
+                try:
+                    await follow_up(url, measurement, ctx)
+                except Exception as exc:  # a follow-up's bug keeps the measurement
+                    measurement.test_keys["x_follow_up_failure"] = unexpected_failure(exc)
         if on_result is not None:
             on_result(measurement)
         return measurement
@@ -89,18 +93,30 @@ class Summary:
     method: str
     rule_id: str
     explanation: str
+    # why the measurement could not be judged: no control answered (its failure), none
+    # was asked, or the probe itself failed; None when it was judged
+    unjudged: str | None = None
 
     @staticmethod
     def of(m: Measurement) -> Summary:
         tk = m.test_keys
         verdict = tk.get("x_verdict") or {}
+        unjudged = None
+        if tk.get("blocking") is None and tk.get("accessible") is None:
+            if tk.get("x_failure"):
+                unjudged = f"probe error: {tk['x_failure']}"
+            elif tk.get("control_failure"):
+                unjudged = f"no control: {tk['control_failure']}"
+            elif tk.get("control") is None:
+                unjudged = "no control asked"
         return Summary(
             input=m.input or "",
             blocking=tk.get("blocking"),
             accessible=tk.get("accessible"),
             method=str(verdict.get("method", "")),
             rule_id=str(verdict.get("rule_id", "")),
-            explanation=str(verdict.get("explanation", "")),
+            explanation=str(verdict.get("explanation", "")) or (unjudged or ""),
+            unjudged=unjudged,
         )
 
 

@@ -85,7 +85,12 @@ from blockproof.codec.ooni import (
     trace_to_test_keys,
 )
 from blockproof.core.bogons import is_bogon, is_loopback
-from blockproof.core.http import browser_request, extract_title, redirect_location
+from blockproof.core.http import (
+    InvalidRedirectLocation,
+    browser_request,
+    extract_title,
+    redirect_location,
+)
 from blockproof.core.webconnectivity import analyze
 from blockproof.errors import InputError
 from blockproof.experiments.web_connectivity import MAX_ADDRESSES, TEST_NAME, TEST_VERSION
@@ -866,7 +871,10 @@ class _Probe:
             last, end = self.dial(depth0, only, _latest(end, control_end))
         current = depth0
         while last is not None and last.response is not None:
-            next_url = redirect_location(current.url, last.response)
+            try:
+                next_url = redirect_location(current.url, last.response)
+            except InvalidRedirectLocation:
+                break  # the simulator's pages never send one
             if next_url is None:
                 break
             next_host = urlsplit(next_url).hostname or ""
