@@ -19,10 +19,10 @@ from browser_kit import HOSTILE_IMG, HOSTILE_SCRIPT, ExplorerStore, Ui, expect, 
 
 pytestmark = pytest.mark.timeout(300)  # the first test also builds the store (~20 s)
 
-OUTCOMES = {"ok", "anomaly", "confirmed", "failure"}
+OUTCOMES = {"ok", "anomaly", "confirmed", "down", "failure"}
 STEP_KINDS = {"dns", "tcp", "tls", "http"}
-SEARCH_COLUMNS = ["bucket", "axis", "measurements", "ok", "anomaly", "confirmed", "failure",
-                  "probes"]  # fmt: skip
+SEARCH_COLUMNS = ["bucket", "axis", "measurements", "ok", "anomaly", "confirmed", "down",
+                  "failure", "probes"]  # fmt: skip
 
 
 def query_of(ui: Ui) -> dict[str, str]:
@@ -221,7 +221,7 @@ def test_search_filters_and_csv(ui: Ui, axis: str, axis_value: str) -> None:
     asked = query_of(ui)
     assert {k: v for k, v in asked.items() if v} == {
         "cc": "PK", "platform": "x", "since": since, "until": until, "granularity": "day",
-        "axis": axis,
+        "axis": axis, "count": "auto",
     }  # fmt: skip
     expect(form.locator("[name=cc]")).to_have_value("PK")
     expect(form.locator("select[name=axis]")).to_have_value(axis)

@@ -73,6 +73,7 @@ def test_verdicts_one_line_per_measurement(store: Path) -> None:
         "probe_asn",
         "measurement_start_time",
         "outcome",
+        "ooni_outcome",
         "method",
         "rule_id",
         "fingerprint",
@@ -80,6 +81,7 @@ def test_verdicts_one_line_per_measurement(store: Path) -> None:
     for line in lines:
         assert set(line) == expected
         assert line["outcome"] == "anomaly"
+        assert line["ooni_outcome"] in ("ok", "anomaly", "confirmed", "failure")
         assert line["probe_asn"].startswith("AS")
     code, out, _ = invoke("verdicts", "--store", str(store), "--limit", "3", "--explain")
     assert code == 0
@@ -107,7 +109,7 @@ def test_rules_lists_every_rule() -> None:
     ids = [r["id"] for r in listed]
     assert len(ids) == len(set(ids))
     assert {"wc.tls.reset", "fp.dns", "fp.http"} <= set(ids)
-    assert {r["outcome"] for r in listed} <= {"ok", "anomaly", "confirmed", "failure"}
+    assert {r["outcome"] for r in listed} <= {"ok", "anomaly", "confirmed", "down", "failure"}
 
 
 BAD = [

@@ -26,9 +26,13 @@ from typing import Any
 
 import pytest
 
+from blockproof.codec.ooni import measurement_to_json, web_observations_from_test_keys
 from blockproof.lab.check import compare
 from blockproof.lab.run import run_scenario
 from blockproof.lab.scenario import Scenario, load_scenario
+from blockproof.verdict.fastpath import ooni_web_outcome
+from blockproof.verdict.fingerprints import confirms
+from blockproof.verdict.judge import find_fingerprints, judge_web
 from ooni_tools import assert_ooni_can_read
 
 pytestmark = pytest.mark.lab
@@ -141,6 +145,22 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     ),
 }
 
+# The cases where the site fails for the control too: our outcome says "down" (no
+# evidence either way), where OONI counts ok (or, with an unknown_failure, failure).
+DOWN_FOR_EVERYONE = frozenset(
+    {
+        "badSSLWithExpiredCertificate",
+        "badSSLWithUnknownAuthorityWithConsistentDNS",
+        "badSSLWithWrongServerName",
+        "localhostWithHTTP",
+        "localhostWithHTTPS",
+        "redirectWithMoreThanTenRedirectsAndHTTP",
+        "redirectWithMoreThanTenRedirectsAndHTTPS",
+        "websiteDownNXDOMAIN",
+        "websiteDownTCPConnect",
+    }
+)
+
 _CASE_RE = re.compile(r"^OONI webconnectivityqa case (\w+): ")
 
 
@@ -187,6 +207,7 @@ def test_ooni_qa_case(name: str, path: Path) -> None:
     measurements = asyncio.run(run_scenario(scenario))
     assert [m.input for m in measurements] == [e.url for e in scenario.expect]
     assert_ooni_can_read(measurements)
+    _check_outcomes(name, scenario, measurements)
     problems = compare(scenario, measurements)
     if name not in KNOWN_DIFFERENCES:
         assert problems == [], "\n".join(problems)
@@ -199,12 +220,32 @@ def test_ooni_qa_case(name: str, path: Path) -> None:
     assert compare(_with_value(scenario, key, ours), measurements) == []
 
 
+def _check_outcomes(name: str, scenario: Scenario, measurements: list[Any]) -> None:
+    """The pipeline's two outcomes for the measurement: OONI's count, from the keys
+    OONI's QA expects, and ours ("down" exactly for the down-for-everyone cases)."""
+    (expect,) = scenario.expect
+    (measurement,) = measurements
+    raw = measurement_to_json(measurement)
+    keys = raw["test_keys"]
+    obs = web_observations_from_test_keys(raw["input"], keys, binary=False)
+    judged = judge_web(obs, probe_cc=raw["probe_cc"], recorded=keys)
+    hits = [h.fingerprint for h in find_fingerprints(obs) if h.fingerprint.source == "ooni"]
+    oonis = {**expect.keys, **dict.fromkeys(expect.null)}
+    assert judged.ooni_outcome == ooni_web_outcome(
+        oonis,
+        matched=bool(hits),
+        confirmed=any(confirms(fp, raw["probe_cc"]) for fp in hits),
+    )
+    assert (judged.outcome == "down") is (name in DOWN_FOR_EVERYONE), judged.rule_id
+
+
 def test_catalogue_is_complete() -> None:
     assert len(FILES) == len(CASES), "two files translate the same case"
     assert set(CASES) | set(NOT_EXPRESSIBLE) == ALL_CASES
     assert not set(CASES) & set(NOT_EXPRESSIBLE)
     assert set(KNOWN_DIFFERENCES) <= set(CASES)
     assert set(CASES) >= LONG
+    assert set(CASES) >= DOWN_FOR_EVERYONE
     assert len(KNOWN_DIFFERENCES) <= 3
     assert len(NOT_EXPRESSIBLE) <= 3
 

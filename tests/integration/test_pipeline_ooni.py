@@ -19,6 +19,7 @@ import pytest
 from blockproof.pipeline.ingest import ingest
 from blockproof.pipeline.store import Store
 from blockproof.verdict.judge import RULES_VERSION, rules
+from ooni_outcomes import EXPECTED
 
 DATA = Path(__file__).parent.parent / "data"
 SAMPLES = [DATA / "ooni"] + ([DATA / "ooni-extra"] if (DATA / "ooni-extra").exists() else [])
@@ -130,11 +131,13 @@ def test_false_positive_fingerprint_does_not_confirm(tmp_path: Path) -> None:
     assert row["fingerprint"] is None
 
 
-def test_site_down_everywhere_is_a_failure_not_ok(store: Store) -> None:
-    # dns.google on port 80 timed out for the probe and for the control: OONI says
-    # blocking null, accessible null (fastpath: failure).
+def test_site_down_everywhere_is_down_not_ok(store: Store) -> None:
+    # dns.google on port 80 timed out for the probe and for the control: ours says
+    # "down" (no evidence either way); OONI's probe recorded blocking null, accessible
+    # null, which OONI's fastpath counts as a failure.
     row = verdicts(store)["manual-dnsgoogle80.measurement.json"]
-    assert (row["outcome"], row["rule_id"]) == ("failure", "wc.down.tcp")
+    assert (row["outcome"], row["rule_id"]) == ("down", "wc.down.tcp")
+    assert row["ooni_outcome"] == "failure"
 
 
 def test_verdict_rules_are_all_catalogued(store: Store) -> None:
@@ -236,3 +239,48 @@ def test_bad_lines_never_crash_and_are_kept(tmp_path: Path) -> None:
         "not a measurement",
         "file breaks off",
     }
+
+
+def test_stored_outcomes_are_oonis_and_ours(store: Store) -> None:
+    """Ingested, every real OONI Web Connectivity sample carries OONI's own count and
+    ours, as tests/unit/test_ooni_outcome.py expects them, and `down` where the site
+    failed for everyone."""
+    rows = verdicts(store)
+    seen = 0
+    for sample, (ooni, ours, _why) in EXPECTED.items():
+        name = Path(sample).name
+        if name not in rows:  # a file of test keys alone is no measurement to ingest
+            continue
+        seen += 1
+        row = rows[name]
+        assert (row["ooni_outcome"], row["outcome"]) == (ooni, ours), name
+    assert seen >= 20
+    assert "down" in {row["outcome"] for row in rows.values()}
+    assert {row["ooni_outcome"] for row in rows.values()} <= {
+        "ok",
+        "anomaly",
+        "confirmed",
+        "failure",
+    }
+
+
+def test_search_counts_by_oonis_outcome_for_oonis_data(store: Store) -> None:
+    """The explorer's search: OONI's count by default on OONI's data, ours on request."""
+    from datetime import date
+
+    from blockproof.explorer.search import aggregate, parse_query
+
+    def totals(count: str) -> dict[str, int]:
+        query = parse_query({"since": "2010-01-01", "until": "2030-12-31", "count": count})
+        result = aggregate(store, query)
+        assert result.since == date(2010, 1, 1)
+        return result.totals()
+
+    auto, ooni, ours = totals("auto"), totals("ooni"), totals("ours")
+    assert auto == ooni  # every sample is OONI's
+    assert ooni["down"] == 0  # OONI has no such count
+    assert ours["down"] >= 3
+    assert ours["measurements"] == ooni["measurements"]
+    rows = verdicts(store).values()
+    assert ooni["ok"] == sum(r["ooni_outcome"] == "ok" for r in rows)
+    assert ours["down"] == sum(r["outcome"] == "down" for r in rows)

@@ -580,3 +580,21 @@ def test_any_json_test_keys_classify_without_raising(keys: dict[str, Any], url: 
     result = analyze(ooni.web_observations_from_test_keys(url, keys))
     assert result.verdict is not None
     ooni.analysis_to_test_keys(result)
+
+
+def test_an_int_enum_decodes_as_its_number_and_at_once() -> None:
+    """dnspython's ``Rcode`` is an IntEnum: it reaches the decoder when a measurement is
+    judged straight from memory (``measurement_to_json`` without a JSON round trip). A
+    range test on it once walked 2**64 numbers one by one."""
+    import time
+
+    import dns.rcode
+
+    from blockproof.codec.ooni import web_observations_from_test_keys
+
+    started = time.monotonic()
+    keys = {"queries": [{"hostname": "x.com", "rcode": dns.rcode.Rcode.NXDOMAIN, "answers": []}]}
+    obs = web_observations_from_test_keys("https://x.com/", keys, binary=False)
+    assert obs.queries[0].rcode == 3
+    assert type(obs.queries[0].rcode) is int
+    assert time.monotonic() - started < 1.0

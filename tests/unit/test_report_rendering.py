@@ -31,6 +31,7 @@ def sample(**changes: object) -> Sample:
         "probe_asn": 17557,
         "input": "https://x.com/",
         "outcome": "anomaly",
+        "ooni_outcome": "anomaly",
         "method": "tls",
         "rule_id": "wc.tls.reset",
         "explanation": "<b>reset</b> after the ClientHello",

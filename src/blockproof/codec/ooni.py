@@ -89,18 +89,21 @@ def _opt_str(value: Any) -> str | None:
 
 # Integers outside what OONI's Go probes and orjson read and write (64 bits) are unreadable:
 # ``1e300`` is an integral double, but written back as 10**300 no reader would take it.
-_INT_RANGE = range(-(2**63), 2**64)
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 def _opt_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value in _INT_RANGE else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        # int(): an IntEnum (dnspython's Rcode) is an int, but ``in range(...)`` walks
+        # a range element by element for anything but an exact int
         number = int(value)
-        return number if number in _INT_RANGE else None
-    return None
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    else:
+        return None
+    return number if _INT_MIN <= number <= _INT_MAX else None
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -12,7 +12,13 @@ from html import escape
 
 from blockproof.explorer.timeline import Bucket, Timeline
 
-COLOURS = {"ok": "#2e7d32", "anomaly": "#ef6c00", "confirmed": "#c62828", "failure": "#9e9e9e"}
+COLOURS = {
+    "ok": "#2e7d32",
+    "anomaly": "#ef6c00",
+    "confirmed": "#c62828",
+    "down": "#78909c",  # down for everyone: no evidence either way
+    "failure": "#bdbdbd",
+}
 NO_DATA = "#e0e0e0"
 
 
@@ -64,10 +70,10 @@ def bars_svg(
         y = float(height)
         title = escape(
             f"{when}: {b.total} measurements: {b.ok} ok, {b.anomaly} anomaly, "
-            f"{b.confirmed} confirmed, {b.failure} failure; "
+            f"{b.confirmed} confirmed, {b.down} website down, {b.failure} failure; "
             f"{b.blocked_probes} of {b.blocked_probes + b.clear_probes} probe-hours blocked"
         )
-        for key in ("ok", "anomaly", "confirmed", "failure"):
+        for key in COLOURS:
             count: int = getattr(b, key)
             if not count:
                 continue

@@ -53,7 +53,8 @@ class Sample:
     measurement_start_time: str
     probe_asn: int
     input: str | None
-    outcome: str
+    outcome: str  # ours
+    ooni_outcome: str  # what OONI's Explorer counts for the same measurement
     method: str
     rule_id: str
     explanation: str
@@ -235,6 +236,7 @@ def _sample(store: Store, row: dict[str, Any], reverify: bool) -> Sample:
         probe_asn=int(row["probe_asn"]),
         input=row.get("input"),
         outcome=row["outcome"],
+        ooni_outcome=row.get("ooni_outcome") or "",
         method=row["method"],
         rule_id=row["rule_id"],
         explanation=row.get("explanation") or "",
@@ -285,8 +287,8 @@ def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dic
         rows = con.execute(
             f"""
             WITH picked AS (
-                SELECT v.msm_id, v.probe_asn, v.outcome, v.method, v.rule_id, v.explanation,
-                       v.fingerprint,
+                SELECT v.msm_id, v.probe_asn, v.outcome, v.ooni_outcome, v.method, v.rule_id,
+                       v.explanation, v.fingerprint,
                        row_number() OVER (
                            PARTITION BY v.probe_asn, v.method
                            ORDER BY v.outcome <> 'confirmed', v.measurement_start_time, v.msm_id
@@ -302,7 +304,8 @@ def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dic
             SELECT c.msm_id,
                    strftime(m.measurement_start_time, '%Y-%m-%d %H:%M:%S')
                        AS measurement_start_time,
-                   c.probe_asn, m.input, c.outcome, c.method, c.rule_id, c.explanation,
+                   c.probe_asn, m.input, c.outcome, c.ooni_outcome, c.method, c.rule_id,
+                   c.explanation,
                    c.fingerprint, m.source_sha256, m.source_line, {digest_columns}
             FROM chosen c JOIN {parquet(measurement_files)} m USING (msm_id)
             ORDER BY c.probe_asn, c.method

@@ -52,8 +52,15 @@ pre.body { max-height: 24rem; overflow: auto; background: #f8f8f8; padding: .5re
 OUTCOME_TEXT = (
     "ok: the platform answered as it does from outside; anomaly: it did not, in a way "
     "that points to blocking; confirmed: a known blockpage or DNS fingerprint of a censor "
-    "was found; failure: the measurement itself failed, which says nothing either way."
+    "was found; down: the site failed for the uncensored control too (website down, no "
+    "evidence either way; OONI counts it as ok); failure: the measurement itself failed, "
+    "which says nothing either way."
 )
+COUNT_LABELS = {
+    "auto": "OONI's for OONI's data, ours for ours",
+    "ooni": "as OONI counts (Explorer, MAT)",
+    "ours": "ours (website down apart)",
+}
 
 
 def page(title: str, body: str) -> str:
@@ -255,6 +262,8 @@ def search_html(query: Query, result: Result | None, error: str = "") -> str:
         f"{_options(GRANULARITIES, query.granularity)}</select></label>"
         '<label>rows by <select name="axis">'
         f"{_options(AXES, query.axis, axis_labels)}</select></label>"
+        '<label>outcomes <select name="count">'
+        f"{_options(COUNT_LABELS, query.count, COUNT_LABELS)}</select></label>"
         '<button type="submit">Apply</button></form>'
     )
     if error:
@@ -285,7 +294,8 @@ def search_html(query: Query, result: Result | None, error: str = "") -> str:
         f"<p class=summary>{totals['measurements']:,} measurements from "
         f"{result.since} to {result.until} (per {result.granularity}): {totals['ok']:,} ok, "
         f"{totals['anomaly']:,} anomaly, {totals['confirmed']:,} confirmed, "
-        f"{totals['failure']:,} failure.</p>"
+        f"{totals['down']:,} website down, {totals['failure']:,} failure "
+        f"(outcomes {_e(COUNT_LABELS[query.count])}).</p>"
         f'<p><a id="export-csv" href="{_e(csv_url)}" download>CSV</a> · '
         f'<a id="export-json" href="{_e(json_url)}" download>JSON</a></p>{note}'
         f'<table id="results"><tr>{head}</tr>{rows}</table>'

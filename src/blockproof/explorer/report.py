@@ -121,6 +121,7 @@ def _samples(evidence: Evidence, link: Callable[[str], str] | None) -> str:
             f"<tr><td class=mono>{shown}</td><td>{_e(s.measurement_start_time)}</td>"
             f"<td>AS{_e(s.probe_asn)}</td><td class=mono>{_e(s.input)}</td>"
             f"<td>{_e(s.outcome)} / {_e(s.method)}<br><span class=mono>{_e(s.rule_id)}</span>"
+            f"<br>OONI counts: {_e(s.ooni_outcome or 'unknown')}"
             f"</td><td>{_e(s.explanation)}</td><td>{signature}</td>"
             f"<td>{_e(inclusion_text(s.inclusion, s.receipt))}</td></tr>"
         )

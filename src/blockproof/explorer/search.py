@@ -9,6 +9,12 @@ directories before any file is opened. Counts come with their denominators: ever
 row has the number of measurements and of distinct probes behind its outcome
 counts. Results are capped at ``MAX_ROWS`` (and say so) so a careless query stays
 cheap; the CSV and JSON exports are the same rows.
+
+Each measurement is counted by one of its two outcomes (``count``): ``ooni``, what
+OONI's Explorer and MAT count (a site down for everyone is ok there), ``ours``
+(where ``down`` is its own column), or ``auto``, the default: OONI's count for OONI's
+measurements and ours for blockproof's, so that a search over OONI's data gives the
+numbers OONI's own tools give.
 """
 
 from __future__ import annotations
@@ -42,9 +48,16 @@ COLUMNS = (
     "ok",
     "anomaly",
     "confirmed",
+    "down",
     "failure",
     "probes",
 )
+# which outcome a measurement is counted by (see the module docstring)
+COUNTS = {
+    "auto": "CASE WHEN software_name = 'blockproof' THEN outcome ELSE ooni_outcome END",
+    "ooni": "ooni_outcome",
+    "ours": "outcome",
+}
 _DOMAIN = "lower(regexp_extract(input, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1))"
 
 
@@ -59,6 +72,7 @@ class Query:
     until: date | None = None  # inclusive
     granularity: str = "auto"
     axis: str = "none"
+    count: str = "auto"
 
     def params(self) -> dict[str, str]:
         """The query as query-string parameters (empty ones left out)."""
@@ -72,6 +86,7 @@ class Query:
             "until": self.until.isoformat() if self.until else "",
             "granularity": self.granularity,
             "axis": self.axis,
+            "count": self.count,
         }
         return {k: v for k, v in out.items() if v}
 
@@ -106,12 +121,15 @@ def parse_query(params: Mapping[str, str]) -> Query:
     axis = text("axis", 20) or "none"
     if axis not in AXES:
         raise InputError(f"axis must be one of {', '.join(AXES)}, not {axis!r}")
+    count = text("count", 10) or "auto"
+    if count not in COUNTS:
+        raise InputError(f"count must be one of {', '.join(COUNTS)}, not {count!r}")
     granularity = text("granularity", 10) or "auto"
     choose_granularity(granularity, 1)  # validates the word
     since, until = parse_day(text("since", 10), "since"), parse_day(text("until", 10), "until")
     if since and until and until < since:
         raise InputError(f"until must not be before since ({until} is before {since})")
-    return Query(cc, asn, platform, domain, test, since, until, granularity, axis)
+    return Query(cc, asn, platform, domain, test, since, until, granularity, axis, count)
 
 
 @dataclass(slots=True)
@@ -124,7 +142,7 @@ class Result:
     truncated: bool = False
 
     def totals(self) -> dict[str, int]:
-        keys = ("measurements", "ok", "anomaly", "confirmed", "failure")
+        keys = ("measurements", "ok", "anomaly", "confirmed", "down", "failure")
         return {k: sum(int(r[COLUMNS.index(k)]) for r in self.rows) for k in keys}
 
     def records(self) -> list[dict[str, Any]]:
@@ -196,12 +214,13 @@ def aggregate(store: Store, query: Query) -> Result:
     sql = f"""
         SELECT {bucket} AS bucket, CAST({axis_expr} AS VARCHAR) AS axis,
                count(*) AS measurements,
-               count(*) FILTER (WHERE outcome = 'ok') AS ok,
-               count(*) FILTER (WHERE outcome = 'anomaly') AS anomaly,
-               count(*) FILTER (WHERE outcome = 'confirmed') AS confirmed,
-               count(*) FILTER (WHERE outcome = 'failure') AS failure,
+               count(*) FILTER (WHERE counted = 'ok') AS ok,
+               count(*) FILTER (WHERE counted = 'anomaly') AS anomaly,
+               count(*) FILTER (WHERE counted = 'confirmed') AS confirmed,
+               count(*) FILTER (WHERE counted = 'down') AS down,
+               count(*) FILTER (WHERE counted = 'failure') AS failure,
                count(DISTINCT probe_id) AS probes
-        FROM {parquet(files)}
+        FROM (SELECT *, {COUNTS[query.count]} AS counted FROM {parquet(files)})
         WHERE {" AND ".join(where)}
         GROUP BY ALL ORDER BY bucket, axis NULLS FIRST
         LIMIT {MAX_ROWS + 1}

@@ -2,7 +2,7 @@
 
 Theory of operation: everything here is read from the hourly cells that ``analyze``
 writes (``STORE/cells/cells.parquet``: per platform, country, ASN and hour, the
-ok/anomaly/confirmed/failure counts and the probe counts), never from the
+ok/anomaly/confirmed/down/failure counts and the probe counts), never from the
 measurements, so a page costs the same on a store of ten thousand or ten million
 measurements. The cells file is sorted by platform, country, ASN and hour and
 written in small row groups, so reading one platform in one country skips the
@@ -31,7 +31,9 @@ HOURLY_UP_TO_DAYS = 7  # "auto": hourly buckets for ranges up to a week, daily b
 MAX_HOURLY_DAYS = 31  # hourly buckets over more than a month would be unreadable
 MAX_DAYS = 3 * 366
 GRANULARITIES = ("auto", "hour", "day")
-_COUNTS = ("ok", "anomaly", "confirmed", "failure", "n_probes", "blocked_probes", "clear_probes")
+_COUNTS = (
+    "ok", "anomaly", "confirmed", "down", "failure", "n_probes", "blocked_probes", "clear_probes",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Bucket:
     ok: int = 0
     anomaly: int = 0
     confirmed: int = 0
+    down: int = 0  # the site failed for the control too
     failure: int = 0
     probes: int = 0  # probe-hours
     blocked_probes: int = 0  # probe-hours judged blocked
@@ -49,7 +52,7 @@ class Bucket:
 
     @property
     def total(self) -> int:
-        return self.ok + self.anomaly + self.confirmed + self.failure
+        return self.ok + self.anomaly + self.confirmed + self.down + self.failure
 
     @property
     def blocked(self) -> int:
@@ -96,6 +99,7 @@ class Timeline:
                 "ok": b.ok,
                 "anomaly": b.anomaly,
                 "confirmed": b.confirmed,
+                "down": b.down,
                 "failure": b.failure,
                 "probe_hours": b.probes,
                 "blocked_probe_hours": b.blocked_probes,

@@ -11,6 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
+# What a verdict counts a measurement as. Ours: "down" is a site that failed for the
+# control too (no evidence either way), "failure" a measurement that cannot tell.
+OUTCOMES = ("ok", "anomaly", "confirmed", "down", "failure")
+# What OONI's fastpath, Explorer and MAT count (a site down for everyone is "ok").
+OONI_OUTCOMES = ("ok", "anomaly", "confirmed", "failure")
+# Outcomes that say nothing about blocking: cells and the detector leave them out.
+ABSTAINING = frozenset({"down", "failure"})
+
 
 class Method(StrEnum):
     """How a site is blocked, in our vocabulary (finer than OONI's ``blocking``)."""

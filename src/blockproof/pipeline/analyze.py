@@ -3,9 +3,10 @@
 Theory of operation:
 
 1. **Cells** (engine: DuckDB or Spark, one Ibis expression): per (platform,
-   country, ASN, hour) the ok / anomaly / confirmed / failure counts, distinct
-   probes, and blocked / clear probes (a probe counts once per cell, by the
-   majority of its scored measurements). Hours without data have no cell: "no
+   country, ASN, hour) the ok / anomaly / confirmed / down / failure counts
+   (our outcome), distinct probes, and blocked / clear probes (a probe counts once
+   per cell, by the majority of its scored measurements; "down" and "failure"
+   abstain). Hours without data have no cell: "no
    data" is never "ok".
 2. **Network segments** (``detect``): per (platform, country, ASN) series, the
    Bernoulli CUSUM finds blocked segments with onset and end intervals;
@@ -171,6 +172,7 @@ def normalise_cells(table: pa.Table) -> pa.Table:
             ("ok", pa.int64()),
             ("anomaly", pa.int64()),
             ("confirmed", pa.int64()),
+            ("down", pa.int64()),
             ("failure", pa.int64()),
             ("n_probes", pa.int64()),
             ("blocked_probes", pa.int64()),

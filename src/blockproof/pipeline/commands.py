@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from blockproof.errors import EXIT_FAILED, InputError
+from blockproof.model.verdict import OONI_OUTCOMES, OUTCOMES
 
 STORE_HELP = "The store directory (created by `ingest`)."
 
@@ -243,6 +244,7 @@ VERDICT_COLUMNS = [
     "probe_asn",
     "measurement_start_time",
     "outcome",
+    "ooni_outcome",
     "method",
     "rule_id",
     "fingerprint",
@@ -257,18 +259,35 @@ VERDICT_COLUMNS = [
 @click.option("--explain", is_flag=True, help="Add each verdict's plain-language explanation.")
 @click.option(
     "--outcome",
-    type=click.Choice(["ok", "anomaly", "confirmed", "failure"]),
+    type=click.Choice(OUTCOMES),
     multiple=True,
-    help="Only these outcomes (repeatable).",
+    help="Only these outcomes of ours (repeatable).",
+)
+@click.option(
+    "--ooni-outcome",
+    type=click.Choice(OONI_OUTCOMES),
+    multiple=True,
+    help="Only measurements OONI counts so (repeatable).",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many lines.")
 def verdicts(
-    store_dir: str, as_json: bool, explain: bool, outcome: tuple[str, ...], limit: int | None
+    store_dir: str,
+    as_json: bool,
+    explain: bool,
+    outcome: tuple[str, ...],
+    ooni_outcome: tuple[str, ...],
+    limit: int | None,
 ) -> None:
-    """One line per measurement: its outcome, method, rule and fingerprint.
+    """One line per measurement: its outcomes, method, rule and fingerprint.
 
     Sorted by time. Columns: report_id, input, test_name, probe_cc, probe_asn,
-    measurement_start_time, outcome, method, rule_id, fingerprint.
+    measurement_start_time, outcome, ooni_outcome, method, rule_id, fingerprint.
+
+    Two outcomes per measurement: `outcome` is ours (ok, anomaly, confirmed, down:
+    the site failed for the control too, failure: the measurement cannot tell);
+    `ooni_outcome` is exactly what OONI's Explorer and MAT count for it (ok,
+    anomaly, confirmed, failure; a site down for everyone is ok there). See
+    docs/classifier.md for where the two differ and why.
     """
     need_pipeline()
     import duckdb
@@ -284,17 +303,25 @@ def verdicts(
     if not files:
         return
     cols = VERDICT_COLUMNS + (["explanation"] if explain else [])
-    where = ""
+    conditions: list[str] = []
     params: list[Any] = [files]
-    if outcome:
-        where = "WHERE outcome IN (SELECT unnest(?))"
-        params.append(list(outcome))
+    for column, chosen in (("outcome", outcome), ("ooni_outcome", ooni_outcome)):
+        if chosen:
+            conditions.append(f"{column} IN (SELECT unnest(?))")
+            params.append(list(chosen))
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     sql = (
-        f"SELECT {', '.join(cols)} FROM read_parquet(?) {where} "
+        f"SELECT {', '.join(cols)} FROM read_parquet(?, union_by_name = true) {where} "
         f"ORDER BY measurement_start_time, msm_id" + (f" LIMIT {limit}" if limit else "")
     )
     con = duckdb.connect()
-    cursor = con.execute(sql, params)
+    try:
+        cursor = con.execute(sql, params)
+    except duckdb.BinderException as exc:
+        raise InputError(
+            f"{store_dir}: its verdicts predate OONI's outcome ({exc}); "
+            f"run `blockproof rejudge --store {store_dir}` once"
+        ) from exc
     out = sys.stdout
     while rows := cursor.fetchmany(10_000):
         for row in rows:

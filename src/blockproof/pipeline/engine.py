@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from blockproof.model.verdict import ABSTAINING
 from blockproof.pipeline.store import Store
 
 ENGINES = ("duckdb", "spark")
@@ -108,7 +109,7 @@ def _scored_verdicts(v: ir.Table) -> ir.Table:
     return v.mutate(
         hour=v.measurement_start_time.truncate("h").epoch_seconds().cast("int64"),
         is_blocked=v.outcome.isin(["anomaly", "confirmed"]).cast("int64"),
-        is_scored=(v.outcome != "failure").cast("int64"),
+        is_scored=(~v.outcome.isin(list(ABSTAINING))).cast("int64"),
     )
 
 
@@ -117,7 +118,8 @@ def cells(v: ir.Table) -> ir.Table:
 
     A probe counts once per cell: blocked when most of its scored measurements
     there were anomaly or confirmed, clear otherwise; a probe with only failures
-    counts in ``n_probes`` but neither blocked nor clear.
+    or "down" measurements (our outcome: ABSTAINING) counts in ``n_probes`` but
+    neither blocked nor clear.
     """
     s = _scored_verdicts(v)
     keys = list(CELL_KEYS)
@@ -134,6 +136,7 @@ def cells(v: ir.Table) -> ir.Table:
         ok=(s.outcome == "ok").cast("int64").sum(),
         anomaly=(s.outcome == "anomaly").cast("int64").sum(),
         confirmed=(s.outcome == "confirmed").cast("int64").sum(),
+        down=(s.outcome == "down").cast("int64").sum(),
         failure=(s.outcome == "failure").cast("int64").sum(),
         witness=s.msm_id.min(where=s.is_blocked == 1),
     )
@@ -144,6 +147,7 @@ def cells(v: ir.Table) -> ir.Table:
         "ok",
         "anomaly",
         "confirmed",
+        "down",
         "failure",
         "n_probes",
         "blocked_probes",

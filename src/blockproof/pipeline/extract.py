@@ -41,11 +41,11 @@ from blockproof.platforms import platform_of_test, platform_of_url
 from blockproof.signing import verify_measurement
 from blockproof.verdict.judge import (
     RULES_VERSION,
-    WC_UNREADABLE,
     Judgement,
     find_fingerprints,
     judge_app,
     judge_web,
+    unreadable,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -236,7 +236,9 @@ class Extractor:
                 "test_name": test_name,
                 "platform": platform,
                 "probe_id": probe_id,
+                "software_name": _s(obj.get("software_name")),
                 "outcome": judgement.outcome,
+                "ooni_outcome": judgement.ooni_outcome,
                 "method": judgement.method,
                 "rule_id": judgement.rule_id,
                 "explanation": judgement.explanation,
@@ -255,13 +257,15 @@ class Extractor:
             obs = web_observations_from_test_keys(url, test_keys, binary=False)
             analysis = analyze(obs)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            rule = WC_UNREADABLE
-            text = rule.template.format(error=f"{type(exc).__name__}: {exc}"[:200])
-            return Judgement(rule.outcome, rule.method, rule.id, text)
+            return unreadable(f"{type(exc).__name__}: {exc}")
         hits = find_fingerprints(obs)
         self._observations(key, obs, hits)
-        throttling = test_keys.get("x_throttling") if isinstance(test_keys, dict) else None
-        return judge_web(obs, probe_cc=cc, analysis=analysis, hits=hits, throttling=throttling)
+        recorded = test_keys if isinstance(test_keys, dict) else None
+        throttling = recorded.get("x_throttling") if recorded is not None else None
+        return judge_web(
+            obs, probe_cc=cc, analysis=analysis, hits=hits, throttling=throttling,
+            recorded=recorded or {},
+        )  # fmt: skip
 
     def _observations(self, key: dict[str, Any], obs: WebObservations, hits: list[Any]) -> None:
         control = obs.control

@@ -21,9 +21,10 @@ Tiers, in OONI's spirit (raw -> observations -> verdicts -> cells -> events):
 * ``obs_dns`` / ``obs_tcp`` / ``obs_tls`` / ``obs_http``: one row per DNS answer
   (or failed lookup), TCP connect, TLS handshake and HTTP round trip, each with
   the control's result for the same operation where the test has a control.
-* ``verdicts``: one row per measurement: outcome (ok / anomaly / confirmed /
-  failure), method, the id of the rule that fired, its explanation, and the
-  fingerprint that confirmed it. Recomputed by ``blockproof rejudge``.
+* ``verdicts``: one row per measurement: our outcome (ok / anomaly / confirmed /
+  down / failure) and what OONI counts (``ooni_outcome``: ok / anomaly /
+  confirmed / failure), method, the id of the rule that fired, its explanation,
+  and the fingerprint that confirmed it. Recomputed by ``blockproof rejudge``.
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ VERDICTS = pa.schema(
         pa.field("test_name", pa.string()),
         pa.field("platform", pa.string()),
         pa.field("probe_id", pa.string()),
+        pa.field("software_name", pa.string()),
         pa.field("outcome", pa.string(), nullable=False),
+        pa.field("ooni_outcome", pa.string(), nullable=False),
         pa.field("method", pa.string(), nullable=False),
         pa.field("rule_id", pa.string(), nullable=False),
         pa.field("explanation", pa.string()),
@@ -173,5 +176,3 @@ TABLES: dict[str, pa.Schema] = {
     "obs_http": OBS_HTTP,
     "verdicts": VERDICTS,
 }
-
-OUTCOMES = ("ok", "anomaly", "confirmed", "failure")

@@ -780,3 +780,68 @@ def score_test(measurement: Mapping[str, Any]) -> TestVerdict | None:
     except Exception as exc:  # never raise on a measurement, whatever it holds
         error = f"{type(exc).__name__}: {_short(str(exc))}"
         return _v("test.malformed", test_name=test_name, error=error)
+
+
+# --------------------------------------------------------------------------------------
+# Web Connectivity: what OONI counts (``ooni_outcome``)
+#
+# OONI's fastpath scores a Web Connectivity measurement from the keys the probe
+# recorded, not from a re-analysis (``score_web_connectivity`` in ooni/backend
+# ``fastpath/fastpath/core.py``): ``blocking`` one of tcp_ip / dns / http-diff /
+# http-failure is an anomaly; a confirming fingerprint match is confirmed; and the
+# measurement is a failure (``accuracy`` 0) when ``blocking`` is null or
+# ``accessible`` is null with no fingerprint matched at all, when ``blocking`` has
+# any other value, when ``title_match`` is not a boolean or null, or when any
+# ``*_failure`` key starts with ``unknown_failure``. So a site down for everyone
+# (``blocking`` false, ``accessible`` false) counts as ok. Explorer and MAT then
+# count a measurement once: failure, else confirmed, else anomaly, else ok
+# (ooniapi ``aggregation.py``).
+
+OONI_BLOCKING_TYPES = frozenset({"tcp_ip", "dns", "http-diff", "http-failure"})
+
+
+def ooni_web_outcome(test_keys: Any, *, matched: bool, confirmed: bool) -> str:
+    """OONI's count (``ok`` / ``anomaly`` / ``confirmed`` / ``failure``) of a Web
+    Connectivity measurement with these recorded ``test_keys``.
+
+    ``matched``: some fingerprint of OONI's database matched its DNS answers or
+    HTTP responses (whatever its scope); ``confirmed``: one of them confirms blocking
+    in the measurement's country (``fingerprints.confirms``).
+    """
+    if not isinstance(test_keys, Mapping):
+        return "failure"  # test_keys null (or missing: then blocking is null too)
+    failed = False
+    anomaly = confirmed
+    if test_keys.get("title_match") not in (True, False, None):
+        return "failure"
+    blocking = test_keys.get("blocking")
+    if isinstance(blocking, str) and blocking in OONI_BLOCKING_TYPES:
+        anomaly = True
+    elif blocking is None:
+        failed = not matched  # ooni/backend#610: a confirmed measurement is good
+    elif not (blocking is False or _is_zero(blocking)):
+        return "failure"  # "unexpected value for blocking"
+    if _has_unknown_failure(test_keys):
+        failed = True
+    if "accessible" in test_keys and test_keys["accessible"] is None and not matched:
+        failed = True
+    if failed:
+        return "failure"
+    if confirmed:
+        return "confirmed"
+    return "anomaly" if anomaly else "ok"
+
+
+def _is_zero(value: Any) -> bool:
+    """Python's ``value == False`` for a number, as OONI's comparison reads a JSON 0."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def _has_unknown_failure(test_keys: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(key, str)
+        and key.endswith("_failure")
+        and isinstance(value, str)
+        and value.startswith("unknown_failure")
+        for key, value in test_keys.items()
+    )

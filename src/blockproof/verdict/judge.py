@@ -1,12 +1,20 @@
 """One verdict per measurement, from rules kept as data.
 
-Every verdict is ``(outcome, method, rule_id, explanation, fingerprint)``:
+Every verdict is ``(outcome, ooni_outcome, method, rule_id, explanation,
+fingerprint)``:
 
-* ``outcome`` is OONI's vocabulary as Explorer/MAT count it: ``ok``,
-  ``anomaly`` (something looked like interference), ``confirmed`` (a blockpage
-  or a DNS answer matched a known fingerprint of a censor) and ``failure`` (the
-  measurement cannot tell: the control was unavailable, the site was down
-  everywhere, the test itself failed).
+* ``outcome`` is ours: ``ok``, ``anomaly`` (something looked like interference),
+  ``confirmed`` (a blockpage or a DNS answer matched a known fingerprint of a
+  censor), ``down`` (the site failed for the control too: no evidence either way,
+  "website down") and ``failure`` (the measurement cannot tell: the control was
+  unavailable, the test itself failed). Cells and the detector count ours; ``down``
+  abstains there, like ``failure``.
+* ``ooni_outcome`` is exactly what OONI's fastpath and Explorer/MAT count for the
+  same measurement (``ok`` / ``anomaly`` / ``confirmed`` / ``failure``), from the
+  keys its probe recorded, by OONI's rules, OONI's known false positives included
+  (``fastpath.ooni_web_outcome``; the other tests: ``fastpath.score_test``). A
+  researcher reconciles our counts with OONI's through it; docs/classifier.md lists
+  where and why the two differ.
 * ``rule_id`` is a stable id from one of three rule tables, each listed by
   ``rules()`` with its plain-language template:
   - ``wc.*``: the Web Connectivity classifier (``core.webconnectivity.RULES``),
@@ -28,27 +36,36 @@ Sans-IO: takes a parsed measurement, returns a ``Judgement``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from blockproof.core.webconnectivity import RULES as WC_RULES
 from blockproof.core.webconnectivity import analyze
-from blockproof.model.verdict import Method, WebConnectivityAnalysis
+from blockproof.model.verdict import (
+    ABSTAINING,
+    OONI_OUTCOMES,
+    OUTCOMES,
+    Method,
+    WebConnectivityAnalysis,
+)
 from blockproof.model.web import WebObservations
 from blockproof.verdict import fastpath
 from blockproof.verdict.fingerprints import Fingerprint, FingerprintDB, confirms
 
-RULES_VERSION = "2026.11.30"
+__all__ = ["ABSTAINING", "OONI_OUTCOMES", "OUTCOMES", "Judgement", "judge_app", "judge_web"]
+
+RULES_VERSION = "2026.12.07"
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    outcome: str  # ok | anomaly | confirmed | failure
+    outcome: str  # ours: one of OUTCOMES
     method: str
     rule_id: str
     explanation: str
     fingerprint: str | None = None
     blocking: str | None = None  # OONI's ``blocking`` as recomputed, as a string
+    ooni_outcome: str = field(kw_only=True)  # what OONI counts: one of OONI_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +116,7 @@ UNKNOWN_TEST = RuleInfo(
 # Outcome of a Web Connectivity verdict method.
 _WC_OUTCOME = {
     Method.NONE: "ok",
-    Method.DOWN: "failure",
+    Method.DOWN: "down",
     Method.UNDETERMINED: "failure",
 }
 
@@ -159,8 +176,12 @@ def judge_web(
     analysis: WebConnectivityAnalysis | None = None,
     hits: Iterable[FingerprintHit] | None = None,
     throttling: Any = None,
+    recorded: Mapping[str, Any] | None = None,
 ) -> Judgement:
     """The verdict of one Web Connectivity measurement.
+
+    ``recorded`` is the measurement's ``test_keys`` as its probe wrote them: OONI
+    counts from those (``ooni_outcome``); without them, from the keys recomputed here.
 
     ``probe_cc`` is the measurement's country: as in OONI's fastpath, a fingerprint of
     a filtering product or an institution confirms only where it is expected (its
@@ -171,6 +192,12 @@ def judge_web(
     analysis = analysis or analyze(obs)
     found = list(find_fingerprints(obs) if hits is None else hits)
     blocking = _blocking_str(analysis.blocking)
+    ooni_hits = [h.fingerprint for h in found if h.fingerprint.source == "ooni"]
+    ooni = fastpath.ooni_web_outcome(
+        _recomputed_keys(obs, analysis) if recorded is None else recorded,
+        matched=bool(ooni_hits),
+        confirmed=any(confirms(fp, probe_cc) for fp in ooni_hits),
+    )
     for hit in found:
         fp = hit.fingerprint
         if not confirms(fp, probe_cc):
@@ -186,25 +213,42 @@ def judge_web(
             "location": fp.location,
         }
         rule = FP_DNS if hit.where == "dns" else FP_HTTP
+        text = rule.template.format(**fields)
         return Judgement(
-            "confirmed", rule.method, rule.id, rule.template.format(**fields), fp.name, blocking
+            "confirmed", rule.method, rule.id, text, fp.name, blocking, ooni_outcome=ooni
         )
     verdict = analysis.verdict
     if verdict is None:  # the classifier always explains itself; keep a safe default
         return Judgement(
-            "failure", Method.UNDETERMINED.value, "wc.undetermined", "", None, blocking
-        )
+            "failure", Method.UNDETERMINED.value, "wc.undetermined", "", None, blocking,
+            ooni_outcome=ooni,
+        )  # fmt: skip
     outcome = _wc_outcome(verdict.rule_id, verdict.method)
     if outcome == "ok" and isinstance(throttling, Mapping):
-        throttled = _throttled(obs.input, throttling, blocking)
+        throttled = _throttled(obs.input, throttling, blocking, ooni)
         if throttled is not None:
             return throttled
     return Judgement(
-        outcome, verdict.method.value, verdict.rule_id, verdict.explanation, None, blocking
-    )
+        outcome, verdict.method.value, verdict.rule_id, verdict.explanation, None, blocking,
+        ooni_outcome=ooni,
+    )  # fmt: skip
 
 
-def _throttled(url: str, found: Mapping[str, Any], blocking: str | None) -> Judgement | None:
+def _recomputed_keys(obs: WebObservations, analysis: WebConnectivityAnalysis) -> dict[str, Any]:
+    """The keys OONI's count reads, as this analysis computes them."""
+    return {
+        "blocking": analysis.blocking,
+        "accessible": analysis.accessible,
+        "title_match": analysis.title_match,
+        "dns_experiment_failure": analysis.dns_experiment_failure,
+        "http_experiment_failure": analysis.http_experiment_failure,
+        "control_failure": obs.control_failure,
+    }
+
+
+def _throttled(
+    url: str, found: Mapping[str, Any], blocking: str | None, ooni: str
+) -> Judgement | None:
     """The throttling verdict, when the experiment found the page throttled."""
     if found.get("verdict") != "throttled":
         return None
@@ -218,7 +262,9 @@ def _throttled(url: str, found: Mapping[str, Any], blocking: str | None) -> Judg
     except (KeyError, TypeError, ValueError):
         return None
     text = THROTTLED.template.format(**fields)
-    return Judgement(THROTTLED.outcome, THROTTLED.method, THROTTLED.id, text, None, blocking)
+    return Judgement(
+        THROTTLED.outcome, THROTTLED.method, THROTTLED.id, text, None, blocking, ooni_outcome=ooni
+    )
 
 
 def judge_app(measurement: Mapping[str, Any]) -> Judgement:
@@ -231,5 +277,20 @@ def judge_app(measurement: Mapping[str, Any]) -> Judgement:
             UNKNOWN_TEST.method,
             UNKNOWN_TEST.id,
             UNKNOWN_TEST.template.format(test_name=name),
+            ooni_outcome="failure",
         )
-    return Judgement(scored.outcome, scored.method, scored.rule_id, scored.explanation)
+    # the fastpath-equivalent scorers are OONI's rules: ours and OONI's count agree
+    return Judgement(
+        scored.outcome,
+        scored.method,
+        scored.rule_id,
+        scored.explanation,
+        ooni_outcome=scored.outcome,
+    )
+
+
+def unreadable(error: str) -> Judgement:
+    """The verdict of a Web Connectivity measurement whose test keys cannot be read."""
+    rule = WC_UNREADABLE
+    text = rule.template.format(error=error[:200])
+    return Judgement(rule.outcome, rule.method, rule.id, text, ooni_outcome="failure")
