@@ -379,7 +379,8 @@ register_collector(main, serve)
     type=click.IntRange(10, 10_000),
     default=120,
     show_default=True,
-    help="Probes in the simulated campaign.",
+    help="Probes in the simulated campaign: which networks have a probe that may run at a"
+    " given time (how often they run comes from the networks' OONI-like densities).",
 )
 @click.option("--lab-only", is_flag=True, help="Only the lab half (no pipeline).")
 @click.option(

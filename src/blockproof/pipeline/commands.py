@@ -207,13 +207,41 @@ def events_table(events: list[dict[str, Any]], title: str = "Events", *, ids: bo
     return table
 
 
+# Below this many columns the events are printed one short paragraph each (the table's
+# eight columns would ellipsize words).
+WIDE_EVENTS = 130
+
+
+def events_paragraphs(events: list[dict[str, Any]]) -> Any:
+    """The events as paragraphs that wrap at words: for narrow terminals."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts = []
+    for e in events:
+        what = "outage (all platforms)" if e["platform"] == "*" else f"{e['platform']} blocked"
+        end = "ongoing" if e["ongoing"] else f"until {_short(e['end'])}"
+        how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e["methods"][:3]) or "-"
+        nets = " ".join(f"AS{n['asn']}" for n in e["networks"])
+        head = Text(f"{e['id']}\n", style="bold")
+        body = Text(
+            f"  {what} in {e['country']} from {_short(e['start'])} UTC, {end}; "
+            f"networks {nets}; how {how}; confidence {e['confidence']}; "
+            f"{e['n_measurements']} measurements, {e['n_probes']} probes"
+        )
+        parts.append(Text.assemble(head, body))
+    return Group(*parts)
+
+
 def _print_events(events: list[dict[str, Any]]) -> None:
     from rich.console import Console
 
     if not events:
         click.echo("no events")
         return
-    Console().print(events_table(events))
+    console = Console()
+    wide = console.width >= WIDE_EVENTS
+    console.print(events_table(events) if wide else events_paragraphs(events))
 
 
 @click.command()
@@ -387,7 +415,9 @@ def rejudge(store_dir: str) -> None:
     "--probes",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Number of probes (default: the scenario's).",
+    help="Number of probes (default: the scenario's). In an OONI-like scenario (one with"
+    " [density]) they say which networks may run at a given time; how often each network"
+    " runs comes from its runs_per_day.",
 )
 @click.option(
     "--days",

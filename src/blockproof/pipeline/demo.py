@@ -1,20 +1,32 @@
 """The second half of `blockproof demo`: a simulated Pakistan-2024 campaign, end to end.
 
-Simulate many probes over three months (``pakistan-2024-x``), ingest, analyze,
-then print the detected events next to the real timeline of Pakistan's X block
-(``blockproof/data/timelines/pakistan-x-2024.csv``: press, courts, OONI), so a
-reader can see what the pipeline would have said, and when.
+Simulate an OONI-like campaign over three months (``pakistan-2024-x``: as sparse and
+noisy as OONI's real data, with densities derived from a real sample of OONI's
+fastpath table, see docs/simulator.md), ingest it in the order it arrived, analyze,
+then print the detected events, X's measurements day by day around the events, and
+the real timeline of Pakistan's X block
+(``blockproof/data/timelines/pakistan-x-2024.csv``: press, courts, OONI) with what
+the pipeline detected on each date, so a reader can see what the pipeline would have
+said, and when.
+
+Every table fits an 80-column terminal and wraps at spaces, never inside a word
+(``tables``; tests/unit/test_demo_tables.py renders them at width 80).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -22,8 +34,11 @@ from blockproof.pipeline.analyze import Event, analyze_store, save
 from blockproof.pipeline.ingest import ingest
 from blockproof.pipeline.store import Store
 from blockproof.simulate import resolve_scenario, simulate
+from blockproof.simulate.campaign import truth_path
 
 SCENARIO = "pakistan-2024-x"
+# the days of X's measurements the demo prints: the outage, the disruption, the block
+DAILY_FROM, DAILY_TO = "2024-02-06", "2024-02-21"
 
 
 def timeline() -> list[dict[str, str]]:
@@ -37,7 +52,7 @@ def _day(text: str) -> datetime:
     return datetime.fromisoformat(text[:10]).replace(tzinfo=UTC)
 
 
-def _covering(day: datetime, events: list[Event]) -> list[Event]:
+def _covering(day: datetime, events: Iterable[Event]) -> list[Event]:
     out = []
     for e in events:
         start = _day(e.start)
@@ -49,11 +64,134 @@ def _covering(day: datetime, events: list[Event]) -> list[Event]:
 
 def scenario_window_end(out: Path) -> str:
     """The end of the simulated window, from the truth file next to the data."""
-    import json
-
-    truth = out.with_name(out.name.split(".", 1)[0] + ".truth.json")
-    end: str = json.loads(truth.read_text())["window"]["end"]
+    end: str = json.loads(truth_path(out).read_text())["window"]["end"]
     return end
+
+
+# --------------------------------------------------------------------------------------
+# the tables (pure: events, cells and the timeline in, rich tables out)
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", expand=False)
+
+
+def _hhmm(text: str) -> str:
+    """``2024-02-17T17:00:00Z`` -> ``2024-02-17 17:00``."""
+    return text[:16].replace("T", " ")
+
+
+def _what(event: Event) -> str:
+    return "outage (all)" if event.platform == "*" else f"{event.platform} blocked"
+
+
+def events_table(events: Iterable[Event], title: str) -> Table:
+    """The detected events, one row each, in 80 columns."""
+    table = _table(title)
+    table.add_column("what", min_width=7)
+    table.add_column("networks", min_width=8)
+    table.add_column("when (UTC)", min_width=10)
+    table.add_column("how", min_width=7)
+    table.add_column("confidence", min_width=9)
+    table.add_column("n", justify="right", min_width=4)
+    for e in events:
+        networks = " ".join(f"AS{n.asn}" for n in sorted(e.networks, key=lambda n: n.start))
+        until = "ongoing" if e.ongoing or e.end is None else _hhmm(e.end)
+        if until[:10] == e.start[:10]:
+            until = until[11:]  # the same day: the time only
+        how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e.methods[:3])
+        table.add_row(
+            _what(e),
+            networks,
+            f"{_hhmm(e.start)} to {until}",
+            how or "-",
+            e.confidence,
+            str(e.n_measurements),
+        )
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: str
+    measured: int
+    blocked: int
+    failed: int
+    networks: int
+
+
+def daily_counts(cells: pa.Table, platform: str, first: str, last: str) -> list[DayCount]:
+    """One platform's measurements per day (UTC) from the hourly cells, every day from
+    ``first`` to ``last`` (a day without data is a row of zeros)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for cell in cells.to_pylist():
+        if cell.get("platform") != platform:
+            continue
+        hour = cell["hour"]
+        when = hour if isinstance(hour, datetime) else datetime.fromtimestamp(int(hour), UTC)
+        day = when.strftime("%Y-%m-%d")
+        if not first <= day <= last:
+            continue
+        row = rows.setdefault(day, {"n": 0, "blocked": 0, "failed": 0, "networks": set()})
+        row["n"] += int(cell.get("n_measurements") or 0)
+        row["blocked"] += int(cell.get("anomaly") or 0) + int(cell.get("confirmed") or 0)
+        row["failed"] += int(cell.get("failure") or 0) + int(cell.get("down") or 0)
+        row["networks"].add(cell.get("probe_asn"))
+    out = []
+    moment = datetime.fromisoformat(first)
+    while (text := moment.strftime("%Y-%m-%d")) <= last:
+        row = rows.get(text, {"n": 0, "blocked": 0, "failed": 0, "networks": set()})
+        out.append(DayCount(text, row["n"], row["blocked"], row["failed"], len(row["networks"])))
+        moment += timedelta(days=1)
+    return out
+
+
+def daily_table(counts: Iterable[DayCount], title: str) -> Table:
+    """Day, measurements, blocked share (of those not failed), failures, networks."""
+    table = _table(title)
+    table.add_column("day (UTC)", min_width=10)
+    table.add_column("measured", justify="right")
+    table.add_column("blocked", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("networks", justify="right")
+    for c in counts:
+        scored = c.measured - c.failed
+        share = f"{c.blocked / scored:.0%}" if scored else "-"
+        table.add_row(c.day, str(c.measured), share, str(c.failed), str(c.networks))
+    return table
+
+
+def detected_label(day: datetime, events: Iterable[Event], window_end: datetime) -> str:
+    """What the pipeline detected on a date of the real timeline."""
+    if day > window_end:
+        return "(after the data)"
+    labels = []
+    for e in _covering(day, events):
+        label = "outage" if e.platform == "*" else f"{e.platform} block"
+        restored = [a for a, b in e.restorations if _day(a) <= day <= _day(b)]
+        if restored:
+            label += f" (restored from {restored[0][11:16]})"
+        labels.append(label)
+    return ", ".join(dict.fromkeys(labels)) or "-"
+
+
+def timeline_table(
+    rows: Iterable[Mapping[str, str]], events: Iterable[Event], window_end: datetime
+) -> Table:
+    """The real timeline, every sentence whole (wrapped at spaces), and what was detected."""
+    events = list(events)
+    table = _table("The real timeline (press, courts, OONI)")
+    table.add_column("date", no_wrap=True, min_width=10)
+    table.add_column("what happened", ratio=3)
+    table.add_column("detected", ratio=1, min_width=10)
+    for row in rows:
+        when = row["date_utc_or_local"]
+        table.add_row(when, row["event"], detected_label(_day(when), events, window_end))
+    return table
+
+
+# --------------------------------------------------------------------------------------
+# the demo
 
 
 def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
@@ -61,14 +199,22 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
     out = workdir / f"{SCENARIO}.jsonl.gz"
     store = Store(workdir / "store")
     console.print(
-        f"\n[bold]Pipeline[/]: simulate {probes} probes in Pakistan over 90 days, ingest, analyze"
+        "\n[bold]Pipeline[/]: simulate three months of OONI-like measurements in Pakistan"
+        " (as sparse and noisy as OONI's real data), ingest, analyze"
         f" (store: {store.root})"
     )
     started = time.monotonic()
     scenario = resolve_scenario(SCENARIO)
     if not out.exists():
         result = simulate(scenario, out, probes=probes, seed=0)
-        console.print(f"  simulated: {result.summary()}")
+        console.print(f"  simulated: {result.summary()}", soft_wrap=True)
+    truth = json.loads(truth_path(out).read_text())
+    noise = truth.get("noise", {})
+    console.print(
+        f"  {truth['measurements']} measurements in {truth['sessions']} runs (one report id"
+        f" each), {noise.get('failures', 0)} failed, {noise.get('stray_anomalies', 0)} stray"
+        f" anomalies, {noise.get('late_uploads', 0)} uploaded more than an hour late"
+    )
     with console.status("ingesting (parse, judge, tabulate)..."):
         report = ingest([out], store)
     console.print(
@@ -79,35 +225,18 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
         analysis = analyze_store(store)
     save(store, analysis)
     events = analysis.events
-    from blockproof.pipeline.commands import events_table
-
-    table = events_table(
-        [e.as_dict() for e in events], "Detected events (simulated campaign)", ids=False
-    )
-    console.print(table)
+    console.print(events_table(events, "Detected events (simulated campaign)"))
+    counts = daily_counts(analysis.cells, "x", DAILY_FROM, DAILY_TO)
+    console.print(daily_table(counts, "X in Pakistan, day by day (simulated)"))
     window_end = _day(scenario_window_end(out))
-    real = Table(title="The real timeline (press, courts, OONI)")
-    real.add_column("date")
-    real.add_column("what happened")
-    real.add_column("detected")
-    for row in timeline():
-        day = _day(row["date_utc_or_local"])
-        if day > window_end:
-            label = "(after the data)"
-        else:
-            found = _covering(day, events)
-            label = (
-                ", ".join("outage" if e.platform == "*" else f"{e.platform} block" for e in found)
-                or "-"
-            )
-        real.add_row(row["date_utc_or_local"], row["event"][:90], label)
-    console.print(real)
+    console.print(timeline_table(timeline(), events, window_end))
     evidence_report = _write_report(store, events, workdir)
     if evidence_report is not None:
         console.print(f"  evidence report of the X block: {evidence_report}", soft_wrap=True)
     console.print(
         f"  pipeline demo: {time.monotonic() - started:.1f} s;"
-        f" `blockproof events --store {store.root}` lists the events again"
+        f" `blockproof events --store {store.root}` lists the events again",
+        soft_wrap=True,
     )
     return store
 

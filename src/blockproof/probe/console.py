@@ -10,9 +10,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from blockproof.probe.functions import FunctionStatus
 from blockproof.probe.runner import Summary
@@ -61,23 +62,45 @@ def _accessible_text(row: Summary) -> str:
     return "[yellow]unknown (no control)[/]"
 
 
-def verdict_table(rows: list[Summary], title: str = "Verdicts") -> Table:
+# Below this many columns the explanations go under the table, numbered, instead of in
+# a fifth column that would fold URLs and words (80-column terminals).
+WIDE_TABLE = 110
+
+
+def verdict_table(
+    rows: list[Summary], title: str = "Verdicts", *, width: int | None = None
+) -> RenderableType:
+    """One line per URL: blocking, accessible, method and why.
+
+    ``width`` is the terminal's (default: stderr's). On a narrow terminal the "why"
+    column becomes numbered notes under the table, wrapped at words.
+    """
+    narrow = (width if width is not None else stderr.width) < WIDE_TABLE
     table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("URL", overflow="fold")
+    if narrow:
+        table.add_column("#", justify="right")
+    longest = max((len(row.input) for row in rows), default=3)
+    table.add_column("URL", overflow="fold", min_width=min(longest, 40))  # whole when short
     table.add_column("blocking")
     table.add_column("accessible")
     table.add_column("method")
-    table.add_column("why", overflow="fold", max_width=70)
-    for row in rows:
+    if not narrow:
+        table.add_column("why", max_width=70)
+    notes: list[Text] = []
+    for number, row in enumerate(rows, 1):
         style = _METHOD_STYLE.get(row.method, "bold red")
-        table.add_row(
+        cells = [
             row.input,
             "[yellow]unknown[/]" if row.unjudged else _json_text(row.blocking),
             _accessible_text(row),
             f"[{style}]{row.method}[/]",
-            row.explanation,
-        )
-    return table
+        ]
+        if narrow:
+            table.add_row(str(number), *cells)
+            notes.append(Text(f"{number}. {row.explanation}"))
+        else:
+            table.add_row(*cells, row.explanation)
+    return Group(table, *notes) if notes else table
 
 
 _STATE_STYLE = {

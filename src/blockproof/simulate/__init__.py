@@ -2,8 +2,11 @@
 
 ``blockproof simulate SCENARIO --probes N --days D --out FILE [--seed S]`` writes the
 measurements of a scenario (``scenario``: the TOML format, checked on load) as JSON
-lines and a truth file next to them (``campaign``: the generator). Used by the
-pipeline tests, the scale benchmarks and the demo. docs/simulator.md is the manual.
+lines and a truth file next to them (``campaign``: the generator). A campaign is dense
+and clean, or, with a ``[density]`` table, as sparse and noisy as OONI's real data, with
+densities derived from a real sample of OONI's fastpath table (``densities.json``, made
+by ``scripts/derive_densities.py``). Used by the pipeline tests, the scale benchmarks
+and the demo. docs/simulator.md is the manual.
 """
 
 from blockproof.simulate.campaign import Campaign, SimulationError, SimulationResult, simulate

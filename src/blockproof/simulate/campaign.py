@@ -32,8 +32,8 @@ Theory of operation
    slots. Each template's verdict is checked against what its interference must
    produce (``MethodInfo.rule_ids``; "ok" for none): a mismatch is a bug and raises
    ``SimulationError``, so the written data never contradicts the truth.
-5. **The campaign.** Probes are apportioned to networks by share; a fraction stays
-   for the whole window, the others join at a random time and stay for an
+5. **The campaign** (dense, clean). Probes are apportioned to networks by share; a
+   fraction stays for the whole window, the others join at a random time and stay for an
    exponentially distributed lifetime (churn). Each probe runs a session every
    ``mean_interval_hours`` (times 0.5 to 1.5), skipped with ``skip_probability``;
    some hours carry no data at all (``empty_hour_probability``). A session measures
@@ -42,9 +42,28 @@ Theory of operation
    restorations remove it), draws its spurious failure (only when nothing else
    interferes) and its ``k``, and fills its template: a string format, no JSON
    encoding per measurement.
-6. **Truth.** ``Campaign.truth()`` lists the window and every episode that
+6. **OONI-like campaigns** (``[density]``, ``scenario.Density``; docs/simulator.md).
+   Instead of regular sessions of every URL, each network has a mean number of runs a
+   day (``runs_per_day``); each day's volume is that times a Gamma draw (mean 1), and
+   the runs are a Poisson process within the day, each attributed to one of the
+   network's probes active then. A run lasts a lognormal duration and measures each
+   URL with probability min(1, share * duration / pace) (front pages at OONI's
+   front-page share, ``secondary_urls`` at an average listed URL's), at random
+   moments of the run; it is one report id. A share of runs is flaky: about half
+   their measurements fail (the probe's connectivity and its control request time
+   out, ``FAILURE_KINDS``). Episodes catch only a share of the measurements they act
+   on (``Episode.share``, default 60-95%, drawn per network) with a mix of methods
+   (``Episode.mix``). Each measurement gets an arrival time (seconds later; a few runs
+   a day or more later; after the end of an outage for what a blacked-out network
+   measured) written as OONI's ``measurement_uid``; lines come out in arrival order
+   (a heap). Every default comes from ``densities.json``, derived from a real sample
+   of OONI's fastpath table by ``scripts/derive_densities.py``.
+7. **Truth.** ``Campaign.truth()`` lists the window and every episode that
    intersects it (kind, networks, start, end or null when it outlasts the window,
-   method, the verdict method the classifier gives, restorations, affected URLs).
+   method and mix, the verdict methods the classifier gives, the share caught per
+   network, restorations, affected URLs); ``simulate`` adds the counts of what the
+   data holds besides the truth (``noise``: measurements that got through a partial
+   block, stray anomalies, failures, late uploads).
 
 Everything is deterministic given the scenario, the probe count, the window and the
 seed; gzip output is written with a zero timestamp so that files compare equal.
@@ -54,13 +73,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import heapq
 import ipaddress
 import json
+import math
 import os
 import random
 import re
 import struct
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,7 +155,9 @@ from blockproof.simulate.scenario import (
 )
 
 __all__ = [
+    "FAILURE_KINDS",
     "KNOWN_SITES",
+    "LATE_S",
     "Campaign",
     "Interference",
     "SimulationError",
@@ -376,6 +400,8 @@ class Interference:
     def expected_rules(self) -> frozenset[str]:
         if self.method.startswith("fp-"):
             return _FP_RULES[self.method]
+        if self.method.startswith("fail-"):
+            return _FAIL_RULES
         return METHODS[self.method].rule_ids
 
 
@@ -385,6 +411,13 @@ _FP_RULES = {
     "fp-dns-timeout": frozenset({"wc.dns.timeout"}),
     "fp-dns-inconsistent": frozenset({"wc.dns.inconsistent"}),
 }
+# Failed measurements ([density]): the probe's own connectivity fails and so does its
+# request to the control: nothing to compare with (OONI's msm_failure).
+FAILURE_KINDS: dict[str, str] = {
+    "fail-tcp": "every TCP connect and the control request time out",
+    "fail-dns": "the system resolver and the control request time out",
+}
+_FAIL_RULES = frozenset({"wc.control.unavailable"})
 _OK_RULES = frozenset({"wc.ok.https", "wc.ok"})
 
 _TIMEOUT = "generic_timeout_error"
@@ -422,7 +455,7 @@ class _World:
         m = self.m
         if m == "dns-nxdomain":
             return (), "dns_nxdomain_error", 3
-        if m in ("dns-timeout", "blackout", "fp-dns-timeout"):
+        if m in ("dns-timeout", "blackout", "fp-dns-timeout", "fail-dns"):
             return (), _TIMEOUT, None
         if m in ("dns-bogon", "dns-blockpage-ip"):
             assert self.i is not None
@@ -436,7 +469,7 @@ class _World:
         if m == "blackout" or (m == "tcp-blackhole" and self.i is not None and self.i.everything):
             return _TIMEOUT
         if ip in site.all_addresses:
-            if m in ("tcp-blackhole", "fp-tcp-timeout"):
+            if m in ("tcp-blackhole", "fp-tcp-timeout", "fail-tcp"):
                 return _TIMEOUT
             if m == "tcp-refused":
                 return _REFUSED
@@ -528,7 +561,7 @@ def _blockpage_response(name: str, date: str, *, server: bool) -> HTTPResponse:
 
 _SENTINEL = 900_000_000_000.0  # time slot i is written as 900000000000+i, then replaced
 _DATE = "\u00a7date\u00a7"  # string slots: "§name§"
-_SLOT_NAMES = ("mst", "tst", "rid", "asn", "net", "ntype", "key", "date")
+_SLOT_NAMES = ("mst", "tst", "rid", "asn", "net", "ntype", "key", "date", "uid")
 FROM_SYSTEM, FROM_CONTROL = 0, 2
 
 
@@ -802,8 +835,9 @@ class _Probe:
 
     def control(
         self, addresses: list[str], start: Time
-    ) -> tuple[ControlRequest, ControlResponse, Time]:
-        """The control request (every ip:port about to be dialed) and the control's answer."""
+    ) -> tuple[ControlRequest, ControlResponse | None, str | None, Time]:
+        """The control request (every ip:port about to be dialed) and the control's answer
+        (or its failure)."""
         world, site, url = self.world, self.world.site, self.url
         https = url.startswith("https:")
         ports = [443] if https else [443, 80]
@@ -814,6 +848,8 @@ class _Probe:
             },
             tcp_connect=tuple(join_endpoint(ip, p) for ip in addresses for p in ports),
         )
+        if world.m.startswith("fail-"):  # the probe's connectivity failed: no answer
+            return request, None, _TIMEOUT, _after(start, TIMEOUT_HTTP)
         flags: dict[str, int] = {}
         endpoints: dict[str, tuple[str, int]] = {}
         for ip in addresses:
@@ -854,18 +890,18 @@ class _Probe:
                 ip: ControlIPInfo(asn=world.asn_of(ip)[0], flags=f) for ip, f in flags.items()
             },
         )
-        return request, response, _after(start, 0.45, 2)
+        return request, response, None, _after(start, 0.45, 2)
 
-    def run(self) -> tuple[ControlRequest, ControlResponse, Time]:
+    def run(self) -> tuple[ControlRequest, ControlResponse | None, str | None, Time]:
         host = urlsplit(self.url).hostname or ""
         depth0 = _Depth(self.url, 0, host)
         dns_end = self.resolve(depth0, (0.001, 0.0))
-        request, response, control_end = self.control(depth0.addresses, dns_end)
+        request, response, control_failure, control_end = self.control(depth0.addresses, dns_end)
         last, end = self.dial(depth0, [(a, FROM_SYSTEM) for a in depth0.addresses], dns_end)
         if last is None:  # nothing fetched: the control's addresses too (E005)
             only = (
                 [(a, FROM_CONTROL) for a in response.dns.addrs if a not in depth0.dialed]
-                if response.dns
+                if response is not None and response.dns
                 else []
             )
             last, end = self.dial(depth0, only, _latest(end, control_end))
@@ -881,12 +917,12 @@ class _Probe:
             current = _Depth(next_url, current.depth + 1, next_host)
             dns_end = self.resolve(current, end)
             last, end = self.dial(current, [(a, FROM_SYSTEM) for a in current.addresses], dns_end)
-        if response.dns is not None:  # connect only: the fetch is taken
+        if response is not None and response.dns is not None:  # connect only: fetch is taken
             only = [(a, FROM_CONTROL) for a in response.dns.addrs if a not in depth0.dialed]
             depth0.claimed = True
             self.dial(depth0, only, _latest(end, control_end))
         self.ends.append(control_end)
-        return request, response, max(self.ends, key=_at)
+        return request, response, control_failure, max(self.ends, key=_at)
 
 
 # --------------------------------------------------------------------------------------
@@ -921,11 +957,15 @@ def _build_template(
     cc: str,
     label: str,
     validity: tuple[datetime, datetime],
+    *,
+    uid: bool = False,
+    probe_id: bool = True,
 ) -> Template:
+    """``uid``: write OONI's ``measurement_uid`` (its arrival); ``probe_id``: ``x_probe_id``."""
     host = urlsplit(url).hostname or ""
     site = site_for(host)
     probe = _Probe(url, _World(site, interference), _certificates(site.name, *validity))
-    request, response, runtime = probe.run()
+    request, response, control_failure, runtime = probe.run()
     rec = probe.rec
     trace = rec.trace
     trace.tcp_connect.sort(key=lambda c: rec.ref(c.t))
@@ -939,7 +979,7 @@ def _build_template(
         tls_handshakes=tuple(trace.tls_handshakes),
         requests=tuple(trace.requests),
         control=response,
-        control_failure=None,
+        control_failure=control_failure,
     )
     analysis = analyze(observations)
     expected = interference.expected_rules if interference else _OK_RULES
@@ -957,10 +997,13 @@ def _build_template(
         "socksproxy": None,
         **trace_to_test_keys(trace),
         "x_control_request": control_request_to_json(request),
-        "control": control_response_to_json(response),
-        "control_failure": None,
+        "control": control_response_to_json(response) if response is not None else None,
+        "control_failure": control_failure,
         **analysis_to_test_keys(analysis),
     }
+    if rule in _FAIL_RULES:  # as the probe writes it: no control, no claim of access
+        test_keys["blocking"] = None  # (experiments.web_connectivity, OONI's row 5.1.1)
+        test_keys["accessible"] = None
     slot = {name: f"\u00a7{name}\u00a7" for name in _SLOT_NAMES}
     measurement = Measurement(
         test_name=TEST_NAME,
@@ -984,7 +1027,18 @@ def _build_template(
         test_keys=test_keys,
     )
     obj = measurement_to_json(measurement)
-    obj["x_probe_id"] = slot["key"]
+    if uid:  # where OONI's files have it: right after report_id
+        obj = {
+            k: v
+            for key, value in obj.items()
+            for k, v in (
+                ((key, value), ("measurement_uid", slot["uid"]))
+                if key == "report_id"
+                else ((key, value),)
+            )
+        }
+    if probe_id:
+        obj["x_probe_id"] = slot["key"]
     line = dumps_line(obj)
     pieces: list[str] = []
     order: list[int] = []
@@ -1031,10 +1085,41 @@ class _SimProbe:
 
 
 @dataclass(frozen=True, slots=True)
+class _Acting:
+    """An episode acting on one (network, URL): what it does to one measurement."""
+
+    episode: int  # index into Campaign.episodes
+    outage: bool
+    interferences: tuple[Interference, ...]  # the main method's first
+    cumulative: tuple[float, ...]  # cumulative shares of the methods (the last is 1)
+    share: float  # share of the measurements the censor catches on this network
+    end: float  # when this stretch of it ends (epoch seconds): uploads resume after an outage
+
+    def draw(self, rng: random.Random) -> Interference | None:
+        """The interference one measurement meets (None: this one got through).
+
+        Draws nothing when every measurement is caught by the one method, so that a
+        clean scenario's output does not depend on this."""
+        if self.share < 1.0 and rng.random() >= self.share:
+            return None
+        if len(self.interferences) == 1:
+            return self.interferences[0]
+        x = rng.random()
+        for interference, bound in zip(self.interferences, self.cumulative, strict=True):
+            if x < bound:
+                return interference
+        return self.interferences[-1]
+
+
+@dataclass(frozen=True, slots=True)
 class _Segment:
     start: float
     end: float
-    interference: Interference
+    acting: _Acting
+
+    @property
+    def interference(self) -> Interference:
+        return self.acting.interferences[0]
 
 
 def _apportion(total: int, networks: Sequence[Network]) -> list[int]:
@@ -1069,8 +1154,26 @@ def _minus(
     return out
 
 
+def _uid_stamp(when: float) -> str:
+    """OONI's measurement_uid time: ``20240217170512.123456``."""
+    g = time.gmtime(int(when))
+    micro = int((when - int(when)) * 1e6)
+    return (
+        f"{g.tm_year:04d}{g.tm_mon:02d}{g.tm_mday:02d}{g.tm_hour:02d}{g.tm_min:02d}"
+        f"{g.tm_sec:02d}.{micro:06d}"
+    )
+
+
+LATE_S = 3600.0  # an upload later than this after the measurement is "late"
+
+
 class Campaign:
-    """One simulated campaign: its probes, sessions, measurements (as JSON lines) and truth."""
+    """One simulated campaign: its probes, sessions, measurements (as JSON lines) and truth.
+
+    With ``[density]`` (``scenario.density``) the campaign is OONI-like: runs per network
+    and day from the networks' ``runs_per_day``, one report id per run, each URL measured
+    in a share of the runs, failures, stray anomalies, partial blocks and late uploads,
+    written in the order they arrive (see the module docstring and docs/simulator.md)."""
 
     def __init__(
         self,
@@ -1099,29 +1202,52 @@ class Campaign:
             self.window_start - timedelta(days=60),
             self.window_end + timedelta(days=90),
         )
+        self.density = scenario.density
+        self.params: dict[str, Any] = self.density.parameters() if self.density else {}
         self.templates: dict[tuple[str, Interference | None], Template] = {}
         self.platforms = {url: platform_of_url(url) for url in scenario.urls}
         self.measurements = 0
         self.sessions = 0
+        self.noise: Counter[str] = Counter()  # what the data holds besides the truth
+        self.shares = self._draw_shares()
         self._segments = self._build_segments()
         self._fp = [Interference(method=f"fp-{k}") for k in scenario.false_positive_kinds]
+        self._fail = [Interference(method=k) for k in FAILURE_KINDS]
         self.empty_hours: list[int] = []
 
     # -- interference over time
 
-    def _interference_of(self, episode: Episode) -> Interference:
+    def _interference_of(self, episode: Episode, method: str) -> Interference:
         org = ""
         for network in self.scenario.networks:
             if network.asn == episode.answer_asn:
                 org = network.name
+        info = METHODS[method]
+        takes = method == episode.method  # only the main method forges answers, pages
         return Interference(
-            method=episode.method,
+            method=method,
             everything=episode.platform == ALL_PLATFORMS,
-            answer=episode.answer,
-            answer_asn=episode.answer_asn,
-            answer_org=org,
-            blockpage=episode.blockpage,
+            answer=episode.answer if takes and info.answer is not None else "",
+            answer_asn=episode.answer_asn if takes and info.answer is not None else 0,
+            answer_org=org if takes and info.answer is not None else "",
+            blockpage=episode.blockpage if takes else "",
         )
+
+    def _draw_shares(self) -> dict[tuple[int, int], float]:
+        """Per (episode, ASN): the share of measurements the censor catches there."""
+        out: dict[tuple[int, int], float] = {}
+        for i, episode in enumerate(self.episodes):
+            low, high = 1.0, 1.0
+            if episode.share is not None:
+                low, high = episode.share
+            elif self.density is not None and episode.platform != ALL_PLATFORMS:
+                low, high = self.params["block_share"]
+            for asn in episode.networks:
+                rng = random.Random(
+                    f"blockproof-simulate/{self.scenario.name}/{self.seed}/share/{i}/{asn}"
+                )
+                out[(i, asn)] = round(low + (high - low) * rng.random(), 4)
+        return out
 
     def acts_on(self, episode: Episode, url: str) -> bool:
         """Does ``episode`` change the measurements of ``url`` (on its networks)?"""
@@ -1140,7 +1266,7 @@ class Campaign:
             for url in self.scenario.urls:
                 outages: list[_Segment] = []
                 blocks: list[_Segment] = []
-                for episode in self.episodes:
+                for index, episode in enumerate(self.episodes):
                     if network.asn not in episode.networks or not self.acts_on(episode, url):
                         continue
                     start = _epoch(episode.start)
@@ -1149,26 +1275,57 @@ class Campaign:
                         (_epoch(r.start), _epoch(r.end) if r.end else far)
                         for r in episode.restorations
                     ]
-                    interference = self._interference_of(episode)
-                    target = outages if episode.platform == ALL_PLATFORMS else blocks
-                    target.extend(
-                        _Segment(a, b, interference) for a, b in _minus(start, end, holes)
-                    )
+                    methods = [
+                        (m, w)
+                        for m, w in episode.methods
+                        if (METHODS[m].https if url.startswith("https:") else METHODS[m].http)
+                    ]
+                    total = sum(w for _, w in methods)
+                    cumulative, running = [], 0.0
+                    for _, w in methods:
+                        running += w / total
+                        cumulative.append(running)
+                    cumulative[-1] = 1.0
+                    outage = episode.platform == ALL_PLATFORMS
+                    target = outages if outage else blocks
+                    for a, b in _minus(start, end, holes):
+                        acting = _Acting(
+                            episode=index,
+                            outage=outage,
+                            interferences=tuple(
+                                self._interference_of(episode, m) for m, _ in methods
+                            ),
+                            cumulative=tuple(cumulative),
+                            share=self.shares[(index, network.asn)],
+                            end=b,
+                        )
+                        target.append(_Segment(a, b, acting))
                 out[(network.asn, url)] = tuple(outages + blocks)
         return out
 
-    def interference_at(self, asn: int, url: str, when: float) -> Interference | None:
+    def acting_at(self, asn: int, url: str, when: float) -> _Acting | None:
         for segment in self._segments.get((asn, url), ()):
             if segment.start <= when < segment.end:
-                return segment.interference
+                return segment.acting
         return None
+
+    def interference_at(self, asn: int, url: str, when: float) -> Interference | None:
+        """The main interference acting at ``when`` (None: none)."""
+        acting = self.acting_at(asn, url, when)
+        return acting.interferences[0] if acting is not None else None
 
     def template(self, url: str, interference: Interference | None) -> Template:
         key = (url, interference)
         found = self.templates.get(key)
         if found is None:
             found = _build_template(
-                url, interference, self.scenario.country, self.scenario.name, self.validity
+                url,
+                interference,
+                self.scenario.country,
+                self.scenario.name,
+                self.validity,
+                uid=self.density is not None,
+                probe_id=self.density is None or self.density.probe_ids,
             )
             self.templates[key] = found
         return found
@@ -1196,13 +1353,17 @@ class Campaign:
             out.append(_SimProbe(index, network, key, start, end))
         return out
 
+    def _empty_hours(self, rng: random.Random) -> set[int]:
+        p = self.scenario.behaviour.empty_hour_probability
+        empty = {h for h in range(self.days * 24) if rng.random() < p}
+        self.empty_hours = sorted(empty)
+        return empty
+
     def _sessions(self, rng: random.Random, probes: list[_SimProbe]) -> list[tuple[float, int]]:
         behaviour = self.scenario.behaviour
         interval = behaviour.mean_interval_hours * 3600.0
         ws = _epoch(self.window_start)
-        hours = self.days * 24
-        empty = {h for h in range(hours) if rng.random() < behaviour.empty_hour_probability}
-        self.empty_hours = sorted(empty)
+        empty = self._empty_hours(rng)
         sessions: list[tuple[float, int]] = []
         for probe in probes:
             t = probe.active_start + rng.uniform(0.0, interval)
@@ -1216,10 +1377,49 @@ class Campaign:
         sessions.sort()
         return sessions
 
+    def runs_per_day(self, network: Network) -> float:
+        """[density]: the network's mean web_connectivity runs a day."""
+        if network.runs_per_day is not None:
+            return network.runs_per_day
+        return float(self.params["runs_per_network_day_median"])
+
+    def _runs(self, rng: random.Random, probes: list[_SimProbe]) -> list[tuple[float, int]]:
+        """[density]: every run, (start, probe index), in time order. A network's runs on
+        one day are a Poisson process whose rate is its ``runs_per_day`` times that day's
+        Gamma-distributed volume (mean 1); a run belongs to one of the network's probes
+        active then (none active: no run), and never starts in an empty hour."""
+        ws = _epoch(self.window_start)
+        empty = self._empty_hours(rng)
+        shape = float(self.params["day_shape"])
+        by_network: dict[int, list[_SimProbe]] = {}
+        for probe in probes:
+            by_network.setdefault(probe.network.asn, []).append(probe)
+        runs: list[tuple[float, int]] = []
+        for network in self.scenario.networks:
+            level = self.runs_per_day(network) / 86400.0
+            mine = by_network.get(network.asn, [])
+            for day in range(self.days):
+                day_start = ws + day * 86400.0
+                rate = level * rng.gammavariate(shape, 1.0 / shape) if level > 0 else 0.0
+                if rate <= 0:
+                    continue
+                t = day_start + rng.expovariate(rate)
+                while t < day_start + 86400.0:
+                    active = [p for p in mine if p.active_start <= t < p.active_end]
+                    if active and int((t - ws) // 3600) not in empty:
+                        runs.append((t, active[int(rng.random() * len(active))].index))
+                    t += rng.expovariate(rate)
+        runs.sort()
+        return runs
+
     # -- measurements
 
     def lines(self) -> Iterator[str]:
-        """Every measurement as one JSON line (no newline), in time order of sessions."""
+        """Every measurement as one JSON line (no newline): in time order of sessions, or,
+        OONI-like ([density]), in the order they arrive."""
+        if self.density is not None:
+            yield from self._ooni_lines()
+            return
         scenario = self.scenario
         rng = random.Random(f"blockproof-simulate/{scenario.name}/{self.seed}")
         probes = self._probes(rng)
@@ -1228,17 +1428,11 @@ class Campaign:
         fp_rate = scenario.false_positive_rate
         fps = self._fp
         urls = list(scenario.urls)
-        net_values = {
-            n.asn: (
-                dumps_line(n.asn_string),
-                dumps_line(n.name),
-                dumps_line("mobile" if n.mobile else "wifi"),
-            )
-            for n in scenario.networks
-        }
+        net_values = self._net_values()
         key_values = [dumps_line(p.key_id) for p in probes]
         self.measurements = 0
         self.sessions = len(sessions)
+        self.noise.clear()
         for start, index in sessions:
             probe = probes[index]
             network = probe.network
@@ -1255,26 +1449,127 @@ class Campaign:
             clock = start
             for url in urls:
                 second = int(clock)
-                interference = self.interference_at(network.asn, url, second)
-                if interference is None and fp_rate and rng.random() < fp_rate:
+                acting = self.acting_at(network.asn, url, second)
+                interference = acting.draw(rng) if acting is not None else None
+                if acting is not None and interference is None:
+                    self.noise["leaked"] += 1
+                if acting is None and fp_rate and rng.random() < fp_rate:
                     interference = fps[int(rng.random() * len(fps))]
+                    self.noise["stray_anomalies"] += 1
                 tmpl = self.template(url, interference)
                 k = rtt * rng.lognormvariate(0.0, RTT_SIGMA)
-                g = time.gmtime(second)
-                mst = (
-                    f'"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}'
-                    f' {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}"'
-                )
-                date = (
-                    f'"{_DAYS[g.tm_wday]}, {g.tm_mday:02d} {_MONTHS[g.tm_mon - 1]} {g.tm_year:04d}'
-                    f' {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} GMT"'
-                )
-                values = [mst, *session_values, date]
+                values = [*_time_values(second, session_values), '""']
                 values.extend([_TIME_FORMAT % (a + b * k) for a, b in tmpl.times])
                 yield tmpl.fmt % tuple([values[i] for i in tmpl.order])
                 self.measurements += 1
                 runtime = tmpl.runtime[0] + tmpl.runtime[1] * k
                 clock += runtime + rng.uniform(0.5, 2.0)
+
+    def _net_values(self) -> dict[int, tuple[str, str, str]]:
+        return {
+            n.asn: (
+                dumps_line(n.asn_string),
+                dumps_line(n.name),
+                dumps_line("mobile" if n.mobile else "wifi"),
+            )
+            for n in self.scenario.networks
+        }
+
+    def _ooni_lines(self) -> Iterator[str]:
+        """[density]: runs, each measuring some URLs; noise; arrival order (a heap)."""
+        scenario, p = self.scenario, self.params
+        assert self.density is not None
+        rng = random.Random(f"blockproof-simulate/{scenario.name}/{self.seed}/ooni")
+        probes = self._probes(rng)
+        runs = self._runs(rng, probes)
+        cc = scenario.country
+        fp_rate = scenario.false_positive_rate
+        fps, fails = self._fp, self._fail
+        secondary = set(self.density.secondary_urls)
+        shares = [
+            (url, p["secondary_share"] if url in secondary else p["front_page_share"])
+            for url in scenario.urls
+        ]
+        pace = float(p["pace_s"])
+        mu_d, sigma_d = math.log(p["run_duration_median_s"]), float(p["run_duration_sigma"])
+        max_d = float(p["run_duration_max_s"])
+        p_flaky, p_fail = float(p["flaky_run_probability"]), float(p["flaky_failure_share"])
+        p_late = float(p["late_upload_probability"])
+        mu_late = math.log(float(p["late_delay_median_h"]) * 3600.0)
+        sigma_late = float(p["late_delay_sigma"])
+        mu_up, sigma_up = math.log(p["upload_delay_median_s"]), float(p["upload_delay_sigma"])
+        net_values = self._net_values()
+        key_values = [dumps_line(pr.key_id) for pr in probes]
+        self.measurements = 0
+        self.sessions = 0
+        self.noise.clear()
+        pending: list[tuple[float, int, str]] = []  # (arrival, sequence, line)
+        sequence = 0
+        for start, index in runs:
+            while pending and pending[0][0] <= start:
+                yield heapq.heappop(pending)[2]
+            duration = min(max_d, max(1.0, rng.lognormvariate(mu_d, sigma_d)))
+            chosen = [url for url, s in shares if rng.random() < min(1.0, s * duration / pace)]
+            if not chosen:
+                continue  # a run of other URLs: nothing of ours
+            rng.shuffle(chosen)
+            offsets = sorted(rng.uniform(0.0, duration) for _ in chosen)
+            flaky = rng.random() < p_flaky
+            late = rng.random() < p_late
+            late_delay = max(LATE_S, rng.lognormvariate(mu_late, sigma_late)) if late else 0.0
+            probe = probes[index]
+            network = probe.network
+            rtt = MEDIAN_RTT_MOBILE if network.mobile else MEDIAN_RTT_FIXED
+            g = time.gmtime(int(start))
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", g)
+            rid = "".join(rng.choices(_ID_ALPHABET, k=16))
+            report_id = f"{stamp}_webconnectivity_{cc}_{network.asn}_n1_{rid}"
+            tst = dumps_line(time.strftime("%Y-%m-%d %H:%M:%S", g))
+            asn_v, net_v, ntype_v = net_values[network.asn]
+            session_values = [tst, dumps_line(report_id), asn_v, net_v, ntype_v, key_values[index]]
+            self.sessions += 1
+            clock = float(int(start))
+            for url, offset in zip(chosen, offsets, strict=True):
+                begin = max(start + offset, clock)
+                second = int(begin)
+                acting = self.acting_at(network.asn, url, second)
+                outage_end: float | None = None
+                interference: Interference | None = None
+                if acting is not None:
+                    interference = acting.draw(rng)
+                    if acting.outage:
+                        outage_end = acting.end
+                    if interference is None:
+                        self.noise["leaked"] += 1
+                elif fp_rate and rng.random() < fp_rate:
+                    interference = fps[int(rng.random() * len(fps))]
+                    self.noise["stray_anomalies"] += 1
+                if flaky and outage_end is None and rng.random() < p_fail:
+                    interference = fails[int(rng.random() * len(fails))]
+                    self.noise["failures"] += 1
+                tmpl = self.template(url, interference)
+                k = rtt * rng.lognormvariate(0.0, RTT_SIGMA)
+                runtime = tmpl.runtime[0] + tmpl.runtime[1] * k
+                done = second + runtime
+                upload = late_delay if late else rng.lognormvariate(mu_up, sigma_up)
+                arrival = done + upload
+                if outage_end is not None:  # nothing leaves the network until it is back
+                    back = outage_end + rng.uniform(0.0, 3600.0)
+                    arrival = max(arrival, back + rng.lognormvariate(mu_up, sigma_up))
+                if arrival - done > LATE_S:
+                    self.noise["late_uploads"] += 1
+                uid = dumps_line(
+                    f"{_uid_stamp(arrival)}_{cc}_webconnectivity_{rng.getrandbits(64):016x}"
+                )
+                values = [*_time_values(second, session_values), uid]
+                values.extend([_TIME_FORMAT % (a + b * k) for a, b in tmpl.times])
+                line = tmpl.fmt % tuple([values[i] for i in tmpl.order])
+                heapq.heappush(pending, (arrival, sequence, line))
+                sequence += 1
+                self.measurements += 1
+                clock = done + rng.uniform(0.5, 2.0)
+        while pending:
+            yield heapq.heappop(pending)[2]
 
     # -- truth
 
@@ -1282,7 +1577,7 @@ class Campaign:
         scenario = self.scenario
         window_end = self.window_end
         episodes = []
-        for episode in self.episodes:
+        for index, episode in enumerate(self.episodes):
             end = episode.end if episode.end is not None and episode.end <= window_end else None
             restorations = [
                 {"start": format_time(r.start), "end": format_time(r.end)}
@@ -1303,10 +1598,22 @@ class Campaign:
                     "rule_ids": sorted(info.rule_ids),
                     "restorations": restorations,
                     "affected_urls": [u for u in scenario.urls if self.acts_on(episode, u)],
+                    "methods": [
+                        {
+                            "method": m,
+                            "share": w,
+                            "verdict_method": METHODS[m].verdict_method,
+                            "rule_ids": sorted(METHODS[m].rule_ids),
+                        }
+                        for m, w in episode.methods
+                    ],
+                    "block_share": {
+                        f"AS{asn}": self.shares[(index, asn)] for asn in episode.networks
+                    },
                 }
             )
         counts = _apportion(self.probe_count, scenario.networks)
-        return {
+        truth: dict[str, Any] = {
             "scenario": scenario.name,
             "description": scenario.description,
             "country": scenario.country,
@@ -1322,6 +1629,31 @@ class Campaign:
             "false_positive_kinds": list(scenario.false_positive_kinds),
             "episodes": episodes,
         }
+        if self.density is not None:
+            for row, network in zip(truth["networks"], scenario.networks, strict=True):
+                row["runs_per_day"] = self.runs_per_day(network)
+            truth["density"] = {
+                "profile": self.density.profile,
+                "probe_ids": self.density.probe_ids,
+                "secondary_urls": list(self.density.secondary_urls),
+                "parameters": self.params,
+                "failure_kinds": list(FAILURE_KINDS),
+            }
+        return truth
+
+
+def _time_values(second: int, session_values: list[str]) -> list[str]:
+    """The string slots of one measurement: start time, the session's, the HTTP Date."""
+    g = time.gmtime(second)
+    mst = (
+        f'"{g.tm_year:04d}-{g.tm_mon:02d}-{g.tm_mday:02d}'
+        f' {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d}"'
+    )
+    date = (
+        f'"{_DAYS[g.tm_wday]}, {g.tm_mday:02d} {_MONTHS[g.tm_mon - 1]} {g.tm_year:04d}'
+        f' {g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} GMT"'
+    )
+    return [mst, *session_values, date]
 
 
 # --------------------------------------------------------------------------------------
@@ -1422,6 +1754,10 @@ def simulate(
     truth["empty_hours"] = [
         format_time(campaign.window_start + timedelta(hours=h)) for h in campaign.empty_hours
     ]
+    truth["noise"] = {
+        key: campaign.noise[key]
+        for key in ("leaked", "stray_anomalies", "failures", "late_uploads")
+    }
     target = truth_path(path)
     target.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return SimulationResult(

@@ -6,7 +6,13 @@ the probes, and whether they are mobile networks), the URLs every session measur
 how probes behave (how often they test, how often a session is skipped, how they
 join and leave), a baseline false-positive rate, and a list of censorship episodes:
 a platform (or ``all`` for a loss of connectivity) blocked on some networks, between
-two UTC times, with one method, with restorations when access briefly comes back.
+two UTC times, with one method (or a mix of methods), catching every measurement or
+only a share of them, with restorations when access briefly comes back. An optional
+``[density]`` table makes the campaign look like OONI's real data instead of a dense,
+clean one: sparse and heavy-tailed volumes per network, one report id per run, failures,
+stray anomalies, partial blocks and late uploads, with defaults derived from a real
+sample of OONI's fastpath table (``densities.json``, made by
+``scripts/derive_densities.py``; docs/simulator.md, "OONI-like campaigns").
 
 Loading is strict: an unknown key, a wrong type, a bad date, an unknown method or
 platform, an episode outside the campaign window... raises ``ScenarioError`` naming
@@ -16,9 +22,11 @@ the file, the key (``episode[2].restorations[0].end``) and the problem.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,16 +40,19 @@ from blockproof.tomlfile import read_toml
 
 __all__ = [
     "ALL_PLATFORMS",
+    "DEFAULT_PROFILE",
     "DEFAULT_URLS",
     "FALSE_POSITIVE_KINDS",
     "METHODS",
     "Behaviour",
+    "Density",
     "Episode",
     "Interval",
     "MethodInfo",
     "Network",
     "Scenario",
     "ScenarioError",
+    "density_profile",
     "format_time",
     "load_scenario",
     "parse_scenario",
@@ -150,6 +161,7 @@ class Network:
     name: str
     share: float  # relative weight; the probes are apportioned by these
     mobile: bool = False
+    runs_per_day: float | None = None  # [density] only: mean web_connectivity runs a day
 
     @property
     def asn_string(self) -> str:
@@ -179,6 +191,14 @@ class Episode:
     answer: str = ""  # forged DNS answer (dns-bogon, dns-blockpage-ip)
     answer_asn: int = 0  # the AS of that answer (0 for a bogon)
     blockpage: str = ""  # blockpage file stem (http-blockpage, dns-blockpage-ip)
+    mix: tuple[tuple[str, float], ...] = ()  # other methods and their shares of the blocked
+    share: tuple[float, float] | None = None  # share caught, drawn per network; None: default
+
+    @property
+    def methods(self) -> tuple[tuple[str, float], ...]:
+        """Every method with its share of the measurements the censor catches, main first."""
+        rest = sum(w for _, w in self.mix)
+        return ((self.method, round(1.0 - rest, 6)), *self.mix)
 
     @property
     def kind(self) -> str:
@@ -204,6 +224,46 @@ class Behaviour:
     empty_hour_probability: float = 0.005  # hours without any data at all (nationwide)
 
 
+DEFAULT_PROFILE = "ooni-fastpath-2024-01-01"
+
+
+@cache
+def density_profile(name: str = DEFAULT_PROFILE) -> dict[str, Any]:
+    """The derived densities (``densities.json``): ``parameters``, ``sample``, ``choices``."""
+    text = (resources.files("blockproof.simulate") / "densities.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    if data.get("profile") != name:
+        raise KeyError(name)
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Density:
+    """``[density]``: an OONI-like campaign. Every parameter not given comes from the
+    profile (``density_profile``), derived from a real sample of OONI's data."""
+
+    profile: str = DEFAULT_PROFILE
+    probe_ids: bool = False  # write x_probe_id (OONI's data carries no probe identity)
+    secondary_urls: tuple[str, ...] = ()  # measured as often as an average listed URL
+    overrides: tuple[tuple[str, Any], ...] = field(default=())  # profile parameters given
+
+    def parameters(self) -> dict[str, Any]:
+        params = dict(density_profile(self.profile)["parameters"])
+        params.update(dict(self.overrides))
+        return params
+
+
+# [density] keys that override a profile parameter: (low, high) for numbers
+_DENSITY_NUMBERS: dict[str, tuple[float, float]] = {
+    "runs_per_day": (0.0, 1e6),  # -> runs_per_network_day_median
+    "day_shape": (0.05, 1e6),
+    "flaky_run_probability": (0.0, 1.0),
+    "flaky_failure_share": (0.0, 1.0),
+    "late_upload_probability": (0.0, 1.0),
+    "late_delay_median_h": (0.0, 24.0 * 365),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -219,6 +279,7 @@ class Scenario:
     false_positive_rate: float = 0.005
     false_positive_kinds: tuple[str, ...] = tuple(FALSE_POSITIVE_KINDS)
     episodes: tuple[Episode, ...] = ()
+    density: Density | None = None  # None: the dense, clean campaign
 
     @property
     def end(self) -> datetime:
@@ -377,7 +438,7 @@ def _parse_asn(reader: _Reader, name: str, value: Any) -> int:
     return number
 
 
-def _read_network(source: str, index: int, table: Any) -> Network:
+def _read_network(source: str, index: int, table: Any, *, density: bool) -> Network:
     r = _Reader(source, f"network[{index}]", table)
     asn = _parse_asn(r, "asn", r.require("asn", (str, int)))
     name = r.require("name", str).strip()
@@ -386,7 +447,14 @@ def _read_network(source: str, index: int, table: Any) -> Network:
     share = r.number("share", 1.0, 0.0, 1e6)
     if share <= 0:
         raise r.fail("share", "must be positive")
-    network = Network(asn=asn, name=name, share=share, mobile=r.get("mobile", bool, False))
+    runs: float | None = None
+    if r.has("runs_per_day"):
+        if not density:
+            raise r.fail("runs_per_day", "needs a [density] table (an OONI-like campaign)")
+        runs = r.number("runs_per_day", 0.0, 0.0, 1e6)
+    network = Network(
+        asn=asn, name=name, share=share, mobile=r.get("mobile", bool, False), runs_per_day=runs
+    )
     r.finish()
     return network
 
@@ -423,8 +491,14 @@ def _read_urls(r: _Reader) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _read_behaviour(source: str, table: Any) -> Behaviour:
+def _read_behaviour(source: str, table: Any, *, density: bool) -> Behaviour:
     r = _Reader(source, "behaviour", table)
+    if density:
+        for key in ("mean_interval_hours", "skip_probability"):
+            if r.has(key):
+                raise r.fail(
+                    key, "not used with [density]: runs come from the networks' runs_per_day"
+                )
     d = Behaviour()
     behaviour = Behaviour(
         mean_interval_hours=r.number("mean_interval_hours", d.mean_interval_hours, 0.25, 24 * 30),
@@ -439,9 +513,9 @@ def _read_behaviour(source: str, table: Any) -> Behaviour:
     return behaviour
 
 
-def _read_baseline(source: str, table: Any) -> tuple[float, tuple[str, ...]]:
+def _read_baseline(source: str, table: Any, default_rate: float) -> tuple[float, tuple[str, ...]]:
     r = _Reader(source, "baseline", table)
-    rate = r.number("false_positive_rate", 0.005, 0.0, 0.5)
+    rate = r.number("false_positive_rate", default_rate, 0.0, 0.5)
     kinds_raw = r.get("false_positive_kinds", list, list(FALSE_POSITIVE_KINDS))
     for i, kind in enumerate(kinds_raw):
         if kind not in FALSE_POSITIVE_KINDS:
@@ -453,6 +527,54 @@ def _read_baseline(source: str, table: Any) -> tuple[float, tuple[str, ...]]:
         raise r.fail("false_positive_kinds", "a positive false_positive_rate needs some kinds")
     r.finish()
     return rate, tuple(dict.fromkeys(kinds_raw))
+
+
+def _read_share_range(r: _Reader, name: str) -> tuple[float, float] | None:
+    """``share = 0.8`` or ``share = [0.6, 0.95]``: a share, or a range to draw from."""
+    if not r.has(name):
+        r.used.add(name)
+        return None
+    raw = r.get(name, (float, list))
+    if isinstance(raw, float):
+        raw = [raw, raw]
+    if len(raw) != 2 or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in raw
+    ):
+        raise r.fail(name, "expected a share (0.85) or a range of two shares ([0.6, 0.95])")
+    low, high = float(raw[0]), float(raw[1])
+    if not 0.0 < low <= high <= 1.0:
+        raise r.fail(name, f"{low:g} to {high:g}: shares must satisfy 0 < low <= high <= 1")
+    return low, high
+
+
+def _read_density(source: str, table: Any, urls: tuple[str, ...]) -> Density:
+    r = _Reader(source, "density", table)
+    profile = r.get("profile", str, DEFAULT_PROFILE)
+    try:
+        density_profile(profile)
+    except KeyError:
+        known = DEFAULT_PROFILE
+        raise r.fail("profile", f"{profile!r} is not a shipped profile ({known})") from None
+    overrides: list[tuple[str, Any]] = []
+    for key, (low, high) in _DENSITY_NUMBERS.items():
+        if r.has(key):
+            target = "runs_per_network_day_median" if key == "runs_per_day" else key
+            overrides.append((target, r.number(key, 0.0, low, high)))
+    block = _read_share_range(r, "block_share")
+    if block is not None:
+        overrides.append(("block_share", block))
+    secondary = r.get("secondary_urls", list, [])
+    for i, url in enumerate(secondary):
+        if url not in urls:
+            raise r.fail(f"secondary_urls[{i}]", f"{url!r} is not one of the scenario's urls")
+    density = Density(
+        profile=profile,
+        probe_ids=r.get("probe_ids", bool, False),
+        secondary_urls=tuple(dict.fromkeys(secondary)),
+        overrides=tuple(overrides),
+    )
+    r.finish()
+    return density
 
 
 def _read_networks_selector(r: _Reader, networks: tuple[Network, ...]) -> tuple[int, ...]:
@@ -527,6 +649,7 @@ def _read_episode(
         raise r.fail("method", f'{method!r} cannot make an outage (platform = "all"); use {usable}')
     if platform != ALL_PLATFORMS and not info.block:
         raise r.fail("method", f'{method!r} is an outage method: it needs platform = "all"')
+    mine = list(urls)
     if platform != ALL_PLATFORMS:
         mine = [u for u in urls if platform_of_url(u) == platform]
         if not mine:
@@ -538,6 +661,8 @@ def _read_episode(
                 f"{method!r} only acts on plain-HTTP URLs and the scenario measures no"
                 f" http:// URL of {platform!r}",
             )
+    mix = _read_mix(r, method, platform, mine)
+    share = _read_share_range(r, "share")
     answer, answer_asn = _read_answer(r, info, networks, asns)
     blockpage = ""
     if info.blockpage is None:
@@ -561,7 +686,43 @@ def _read_episode(
         answer=answer,
         answer_asn=answer_asn,
         blockpage=blockpage,
+        mix=mix,
+        share=share,
     )
+
+
+def _read_mix(
+    r: _Reader, main: str, platform: str, urls: list[str]
+) -> tuple[tuple[str, float], ...]:
+    """``mix = { tcp-refused = 0.1, tls-reset = 0.05 }``: other methods of the same episode
+    and their shares of the measurements the censor catches (the main method has the rest)."""
+    raw = r.get("mix", dict, {})
+    out: list[tuple[str, float]] = []
+    for name, weight in raw.items():
+        key = f"mix.{name}"
+        info = METHODS.get(name)
+        if info is None:
+            raise r.fail(key, f"{name!r} is not one of {', '.join(METHODS)}")
+        if name == main:
+            raise r.fail(key, "is the episode's main method: its share is what the mix leaves")
+        if platform == ALL_PLATFORMS and not info.outage:
+            raise r.fail(key, f"{name!r} cannot make an outage")
+        if platform != ALL_PLATFORMS and not info.block:
+            raise r.fail(key, f"{name!r} is an outage method")
+        if info.answer is not None or info.blockpage is not None:
+            raise r.fail(
+                key,
+                f"{name!r} forges a DNS answer or serves a blockpage: only an episode's main"
+                " method can",
+            )
+        if not any(info.https if u.startswith("https:") else info.http for u in urls):
+            raise r.fail(key, f"{name!r} acts on no URL of {platform!r} the scenario measures")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1:
+            raise r.fail(key, "expected a share between 0 and 1 (exclusive)")
+        out.append((name, float(weight)))
+    if sum(w for _, w in out) >= 1.0:
+        raise r.fail("mix", "the shares add up to 1 or more: nothing is left for the main method")
+    return tuple(out)
 
 
 def _read_answer(
@@ -651,17 +812,22 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
     days = r.integer("days", 90, 1, 3660)
     probes = r.integer("probes", 200, 1, 1_000_000)
     urls = _read_urls(r)
+    density = _read_density(source, r.get("density", dict), urls) if r.has("density") else None
+    r.used.add("density")
     raw_networks = r.require("network", list)
     if not raw_networks:
         raise r.fail("network", "a scenario needs at least one [[network]]")
-    networks = tuple(_read_network(source, i, t) for i, t in enumerate(raw_networks))
+    networks = tuple(
+        _read_network(source, i, t, density=density is not None) for i, t in enumerate(raw_networks)
+    )
     seen: set[int] = set()
     for i, network in enumerate(networks):
         if network.asn in seen:
             raise ScenarioError(source, f"network[{i}].asn", f"AS{network.asn} is listed twice")
         seen.add(network.asn)
-    behaviour = _read_behaviour(source, r.get("behaviour", dict, {}))
-    rate, kinds = _read_baseline(source, r.get("baseline", dict, {}))
+    behaviour = _read_behaviour(source, r.get("behaviour", dict, {}), density=density is not None)
+    default_rate = 0.005 if density is None else density.parameters()["stray_anomaly_rate"]
+    rate, kinds = _read_baseline(source, r.get("baseline", dict, {}), default_rate)
     window = Interval(start, start + timedelta(days=days))
     episodes = tuple(
         _read_episode(source, i, t, networks, urls, window)
@@ -683,6 +849,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
         false_positive_rate=rate,
         false_positive_kinds=kinds,
         episodes=episodes,
+        density=density,
     )
 
 
