@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
 	@echo "make test   - install everything the tests need, then run the default test suite"
 	@echo "make lint   - ruff and mypy (strict) on src/"
-	@echo "make bench  - long benchmarks (writes docs/benchmarks.md)"
+	@echo "make bench  - long benchmarks and the detection scorecard (writes docs/benchmarks.md, docs/detection.md)"
 	@echo "make ooni-qa - every case of OONI's Web Connectivity QA catalogue in the lab, the long ones included"
 	@echo "make reliability - hostile servers, fuzzing, faults, abuse, load, fast and long parts (writes docs/reliability.md)"
 

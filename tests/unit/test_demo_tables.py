@@ -170,3 +170,11 @@ def test_daily_counts_from_cells() -> None:
     ]
     rendered = "\n".join(_render(demo.daily_table(counts, "x")))
     assert "67%" in rendered  # 4 blocked of the 6 that did not fail
+    hourly = demo.hourly_counts(cells, "x", "2024-02-17 17:00", "2024-02-17 20:00")
+    assert hourly == [
+        demo.DayCount("2024-02-17 17:00", 0, 0, 0, 0),
+        demo.DayCount("2024-02-17 18:00", 5, 4, 1, 1),
+        demo.DayCount("2024-02-17 19:00", 2, 0, 0, 1),
+        demo.DayCount("2024-02-17 20:00", 0, 0, 0, 0),
+    ]
+    assert cut_words(demo.daily_table(hourly, "X restored, by hour", unit="hour")) == []

@@ -123,33 +123,45 @@ class DayCount:
 def daily_counts(cells: pa.Table, platform: str, first: str, last: str) -> list[DayCount]:
     """One platform's measurements per day (UTC) from the hourly cells, every day from
     ``first`` to ``last`` (a day without data is a row of zeros)."""
+    return _counts(cells, platform, first, last, "%Y-%m-%d", timedelta(days=1))
+
+
+def hourly_counts(cells: pa.Table, platform: str, first: str, last: str) -> list[DayCount]:
+    """The same per hour (``first`` and ``last`` as ``YYYY-MM-DD HH:00``)."""
+    return _counts(cells, platform, first, last, "%Y-%m-%d %H:00", timedelta(hours=1))
+
+
+def _counts(
+    cells: pa.Table, platform: str, first: str, last: str, label: str, step: timedelta
+) -> list[DayCount]:
     rows: dict[str, dict[str, Any]] = {}
     for cell in cells.to_pylist():
         if cell.get("platform") != platform:
             continue
         hour = cell["hour"]
         when = hour if isinstance(hour, datetime) else datetime.fromtimestamp(int(hour), UTC)
-        day = when.strftime("%Y-%m-%d")
-        if not first <= day <= last:
+        key = when.strftime(label)
+        if not first <= key <= last:
             continue
-        row = rows.setdefault(day, {"n": 0, "blocked": 0, "failed": 0, "networks": set()})
+        row = rows.setdefault(key, {"n": 0, "blocked": 0, "failed": 0, "networks": set()})
         row["n"] += int(cell.get("n_measurements") or 0)
         row["blocked"] += int(cell.get("anomaly") or 0) + int(cell.get("confirmed") or 0)
         row["failed"] += int(cell.get("failure") or 0) + int(cell.get("down") or 0)
         row["networks"].add(cell.get("probe_asn"))
     out = []
     moment = datetime.fromisoformat(first)
-    while (text := moment.strftime("%Y-%m-%d")) <= last:
+    while (text := moment.strftime(label)) <= last:
         row = rows.get(text, {"n": 0, "blocked": 0, "failed": 0, "networks": set()})
         out.append(DayCount(text, row["n"], row["blocked"], row["failed"], len(row["networks"])))
-        moment += timedelta(days=1)
+        moment += step
     return out
 
 
-def daily_table(counts: Iterable[DayCount], title: str) -> Table:
-    """Day, measurements, blocked share (of those not failed), failures, networks."""
+def daily_table(counts: Iterable[DayCount], title: str, *, unit: str = "day") -> Table:
+    """Day (or hour), measurements, blocked share (of those not failed), failures,
+    networks."""
     table = _table(title)
-    table.add_column("day (UTC)", min_width=10)
+    table.add_column(f"{unit} (UTC)", min_width=10)
     table.add_column("measured", justify="right")
     table.add_column("blocked", justify="right")
     table.add_column("failed", justify="right")
@@ -228,6 +240,7 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
     console.print(events_table(events, "Detected events (simulated campaign)"))
     counts = daily_counts(analysis.cells, "x", DAILY_FROM, DAILY_TO)
     console.print(daily_table(counts, "X in Pakistan, day by day (simulated)"))
+    _show_restorations(console, analysis.cells, truth, events)
     window_end = _day(scenario_window_end(out))
     console.print(timeline_table(timeline(), events, window_end))
     evidence_report = _write_report(store, events, workdir)
@@ -239,6 +252,42 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
         soft_wrap=True,
     )
     return store
+
+
+def _show_restorations(
+    console: Console, cells: pa.Table, truth: Mapping[str, Any], events: list[Event]
+) -> None:
+    """The brief restoration of the X block, hour by hour, as the data show it, and
+    whether the detector could tell it apart (it needs a run of clear measurements on
+    one network: docs/detection.md)."""
+    for episode in truth.get("episodes", []):
+        if episode.get("platform") != "x":
+            continue
+        for gap in episode.get("restorations", []):
+            start, end = (
+                datetime.fromisoformat(gap[k].replace("Z", "+00:00")) for k in ("start", "end")
+            )
+            first = (start - timedelta(hours=4)).strftime("%Y-%m-%d %H:00")
+            last = (end + timedelta(hours=3)).strftime("%Y-%m-%d %H:00")
+            hours = hourly_counts(cells, "x", first, last)
+            title = (
+                f"X restored {gap['start'][:10]} {gap['start'][11:16]}-{gap['end'][11:16]}"
+                " UTC, by hour"
+            )
+            console.print(daily_table(hours, title, unit="hour"))
+            seen = any(
+                a < gap["end"] and b > gap["start"] for e in events for a, b in e.restorations
+            )
+            console.print(
+                "  detected as a restoration: "
+                + (
+                    "yes"
+                    if seen
+                    else "no (too few clear measurements in those hours to close the block"
+                    " on one network; docs/detection.md)"
+                )
+            )
+            return  # the SNI and DNS episodes share their restoration
 
 
 def _write_report(store: Store, events: list[Event], workdir: Path) -> Path | None:
