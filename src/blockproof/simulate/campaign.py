@@ -1437,14 +1437,7 @@ class Campaign:
             probe = probes[index]
             network = probe.network
             rtt = MEDIAN_RTT_MOBILE if network.mobile else MEDIAN_RTT_FIXED
-            second = int(start)
-            g = time.gmtime(second)
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", g)
-            rid = "".join(rng.choices(_ID_ALPHABET, k=16))
-            report_id = f"{stamp}_webconnectivity_{cc}_{network.asn}_n1_{rid}"
-            tst = dumps_line(time.strftime("%Y-%m-%d %H:%M:%S", g))
-            asn_v, net_v, ntype_v = net_values[network.asn]
-            session_values = [tst, dumps_line(report_id), asn_v, net_v, ntype_v, key_values[index]]
+            session_values = _run_header(rng, start, cc, network.asn, net_values, key_values[index])
             rng.shuffle(urls)
             clock = start
             for url in urls:
@@ -1520,13 +1513,7 @@ class Campaign:
             probe = probes[index]
             network = probe.network
             rtt = MEDIAN_RTT_MOBILE if network.mobile else MEDIAN_RTT_FIXED
-            g = time.gmtime(int(start))
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", g)
-            rid = "".join(rng.choices(_ID_ALPHABET, k=16))
-            report_id = f"{stamp}_webconnectivity_{cc}_{network.asn}_n1_{rid}"
-            tst = dumps_line(time.strftime("%Y-%m-%d %H:%M:%S", g))
-            asn_v, net_v, ntype_v = net_values[network.asn]
-            session_values = [tst, dumps_line(report_id), asn_v, net_v, ntype_v, key_values[index]]
+            session_values = _run_header(rng, start, cc, network.asn, net_values, key_values[index])
             self.sessions += 1
             clock = float(int(start))
             for url, offset in zip(chosen, offsets, strict=True):
@@ -1771,3 +1758,22 @@ def simulate(
         bytes_json=json_bytes,
         seconds=time.perf_counter() - started,
     )
+
+
+def _run_header(
+    rng: random.Random,
+    start: float,
+    cc: str,
+    asn: int,
+    net_values: dict[int, tuple[str, str, str]],
+    key_value: str,
+) -> list[str]:
+    """The JSON values one run's measurements share: test start time, the run's report
+    id (a new one per run, as OONI Probe makes), network, probe key."""
+    g = time.gmtime(int(start))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", g)
+    rid = "".join(rng.choices(_ID_ALPHABET, k=16))
+    report_id = f"{stamp}_webconnectivity_{cc}_{asn}_n1_{rid}"
+    tst = dumps_line(time.strftime("%Y-%m-%d %H:%M:%S", g))
+    asn_v, net_v, ntype_v = net_values[asn]
+    return [tst, dumps_line(report_id), asn_v, net_v, ntype_v, key_value]
