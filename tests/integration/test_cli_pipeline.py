@@ -157,3 +157,25 @@ def test_demo_runs_the_pipeline_and_prints_the_timeline(tmp_path: Path) -> None:
     assert len(reports) == 1
     assert "evidence report of the X block" in err
     assert "X (Twitter) has been blocked in PK" in reports[0].read_text()
+
+
+def test_a_store_judged_before_the_two_outcomes_says_to_rejudge(tmp_path: Path) -> None:
+    """Verdicts written before ``ooni_outcome`` existed: a clear error naming the fix,
+    and ``rejudge`` brings the store up to date."""
+    import pyarrow.parquet as pq
+
+    store = tmp_path / "old"
+    code, _, err = invoke("ingest", str(DATA / "ooni" / "fastpath-testdata"), "--store", str(store))
+    assert code == 0, err
+    for path in (store / "verdicts").rglob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["ooni_outcome"]), path)
+    code, _, err = invoke("verdicts", "--store", str(store), "--json")
+    assert code == 2
+    assert f"run `blockproof rejudge --store {store}` once" in err
+    assert "Binder" not in err
+    code, _, err = invoke("rejudge", "--store", str(store))
+    assert code == 0, err
+    code, out, err = invoke("verdicts", "--store", str(store), "--json")
+    assert code == 0, err
+    assert all("ooni_outcome" in json.loads(line) for line in out.splitlines())

@@ -347,8 +347,8 @@ def verdicts(
         cursor = con.execute(sql, params)
     except duckdb.BinderException as exc:
         raise InputError(
-            f"{store_dir}: its verdicts predate OONI's outcome ({exc}); "
-            f"run `blockproof rejudge --store {store_dir}` once"
+            f"{store_dir}: its verdicts were written before they carried OONI's outcome"
+            f" (ooni_outcome); run `blockproof rejudge --store {store_dir}` once"
         ) from exc
     out = sys.stdout
     while rows := cursor.fetchmany(10_000):
