@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench reliability ooni-qa venv clean help system
+.PHONY: demo test check lint typecheck bench reliability ooni-qa venv clean help system
 
 help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
 	@echo "make test   - install everything the tests need, then run the default test suite"
+	@echo "make check  - the fast tier for the edit-test loop (about a minute): lint, unit and property tests"
 	@echo "make lint   - ruff and mypy (strict) on src/"
 	@echo "make bench  - long benchmarks and the detection scorecard (writes docs/benchmarks.md, docs/detection.md)"
 	@echo "make ooni-qa - every case of OONI's Web Connectivity QA catalogue in the lab, the long ones included"
@@ -49,6 +50,15 @@ system:
 
 test: $(STAMP) system
 	$(PY) -m pytest -q
+
+# The fast tier for the edit-test loop (about a minute on 2 cores): lint, then the unit
+# and property tests without the lab, Spark, browsers, reliability or long runs.
+# `make test` runs everything, as CI does.
+FAST := not lab and not spark and not bench and not internet and not long and not reliability
+check: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(PY) -m pytest -q -x -p no:cacheprovider -m '$(FAST)' tests/unit tests/property
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
