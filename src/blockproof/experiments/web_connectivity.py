@@ -379,6 +379,19 @@ async def _measure(url: str, ctx: ProbeContext, rec: Recorder) -> tuple[dict[str
     depth0 = _Depth(ctx, rec, url, 0)
     await depth0.resolve()
     control = asyncio.create_task(_control(ctx, url, depth0.addresses))
+    try:
+        return await _steps(url, ctx, rec, depth0, control)
+    finally:
+        control.cancel()  # a no-op once awaited; on a bug, no control query left behind
+
+
+async def _steps(
+    url: str,
+    ctx: ProbeContext,
+    rec: Recorder,
+    depth0: _Depth,
+    control: asyncio.Task[_ControlOutcome],
+) -> tuple[dict[str, Any], str | None]:
     current, last = depth0, await depth0.measure()
     if last is None:
         # Nothing fetched from the resolvers' addresses: try the control's (E005).
