@@ -294,3 +294,26 @@ def test_the_generator_matches_the_case() -> None:
     assert 4 * DAY <= series.onset - before <= 5 * DAY
     assert 6 * DAY <= after - series.end <= 8 * DAY
     assert 28 * DAY <= series.onset - month <= 32 * DAY
+
+
+# (id, [(start, start_earliest, start_latest)], the event's start)
+LEADING = [
+    ("one network", [(100, 98, 101)], 100),
+    ("the earliest precise network", [(100, 98, 101), (90, 85, 95)], 90),
+    ("a vague early network does not set the start", [(40, 0, 120), (100, 98, 101)], 100),
+    ("none precise: the earliest", [(40, 0, 120), (60, 10, 130)], 40),
+    ("24 hours wide is precise", [(50, 40, 64), (100, 98, 101)], 50),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("starts", "expected"), [c[1:] for c in LEADING], ids=[c[0] for c in LEADING]
+)
+def test_the_event_start_comes_from_a_network_that_dates_it(
+    starts: list[tuple[int, int, int]], expected: int
+) -> None:
+    from blockproof.pipeline.analyze import leading_segment
+    from blockproof.pipeline.detect import Segment
+
+    segments = [Segment(start=s, start_earliest=e, start_latest=la) for s, e, la in starts]
+    assert leading_segment(segments).start == expected

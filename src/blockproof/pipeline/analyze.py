@@ -120,6 +120,19 @@ class Analysis:
     networks: dict[tuple[str, int], str] = field(default_factory=dict)  # (cc, asn) -> name
 
 
+# A network's onset interval up to this wide can set its event's start.
+PRECISE_START_HOURS = 24
+
+
+def leading_segment(segments: list[Segment]) -> Segment:
+    """The segment whose start is the event's: the earliest among those dated to within
+    PRECISE_START_HOURS. A thinly measured network whose onset could be anywhere in
+    several days (its likelihood interval) widens the event's start interval but does
+    not set its start; when no network is that precise, the earliest start."""
+    precise = [s for s in segments if s.start_latest - s.start_earliest <= PRECISE_START_HOURS]
+    return min(precise or segments, key=lambda s: s.start)
+
+
 @dataclass(frozen=True)
 class AnalyzeConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -383,10 +396,12 @@ def _event(
             for hour, method, count in method_index.get((s.platform, cc, asn), []):
                 if lo <= hour < hi:
                     method_counts[method] += count
-    start_h = min(s.seg.start for s in group)
+    window_start = min(s.seg.start for s in group)  # verdicts count from here
+    first_seg = leading_segment([s.seg for s in group])
+    start_h = first_seg.start
+    start_earliest = min(s.seg.start_earliest for s in group)
     ongoing = any(s.seg.end is None for s in group)
     end_h = None if ongoing else max(s.end_or(horizon) for s in group)
-    first_seg = min(group, key=lambda s: s.seg.start).seg
     last_seg = max(group, key=lambda s: s.end_or(horizon)).seg
     total = sum(method_counts.values()) or 1
     top_share = max(method_counts.values(), default=0) / total
@@ -400,12 +415,12 @@ def _event(
         None if kind == "outage" else platform,
         cc,
         sorted(by_asn),
-        start_h * HOUR,
+        window_start * HOUR,
         window_end * HOUR,
     )
     stats = eng.to_arrow(q.event_stats(sel)).to_pylist()[0]
     witnesses = eng.to_arrow(q.event_witnesses(sel, WITNESSES)).to_pylist()
-    samples = _event_samples(eng, sel, cc, start_h * HOUR, window_end * HOUR)
+    samples = _event_samples(eng, sel, cc, window_start * HOUR, window_end * HOUR)
     n_confirmed = int(stats["confirmed"] or 0)
     if n_confirmed > 0 or (len(by_asn) >= 3 and top_share >= 0.7):
         confidence = "confirmed"
@@ -422,7 +437,7 @@ def _event(
         platform=platform,
         country=cc,
         start=iso(start_h) or "",
-        start_earliest=iso(first_seg.start_earliest) or "",
+        start_earliest=iso(start_earliest) or "",
         start_latest=iso(first_seg.start_latest) or "",
         end=iso(end_h),
         end_earliest=None if ongoing else iso(last_seg.end_earliest),
@@ -436,7 +451,7 @@ def _event(
         n_blocked=int(stats["blocked"] or 0),
         n_confirmed=n_confirmed,
         restorations=[
-            (iso(a) or "", iso(b) or "") for a, b in _restorations(spans, start_h, window_end)
+            (iso(a) or "", iso(b) or "") for a, b in _restorations(spans, window_start, window_end)
         ],
         witnesses=[
             {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in w.items()}
