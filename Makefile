@@ -11,7 +11,7 @@ help:
 	@echo "make demo   - install into $(VENV) and run the offline Pakistan-2024 lab demo"
 	@echo "make test   - install everything the tests need, then run the default test suite"
 	@echo "make check  - the fast tier for the edit-test loop (about a minute): lint, unit and property tests"
-	@echo "make lint   - ruff and mypy (strict) on src/"
+	@echo "make lint   - ruff, the import rules (lint-imports) and mypy (strict) on src/"
 	@echo "make bench  - long benchmarks and the detection scorecard (writes docs/benchmarks.md, docs/detection.md)"
 	@echo "make ooni-qa - every case of OONI's Web Connectivity QA catalogue in the lab, the long ones included"
 	@echo "make reliability - hostile servers, fuzzing, faults, abuse, load, fast and long parts (writes docs/reliability.md)"
@@ -51,18 +51,24 @@ system:
 test: $(STAMP) system
 	$(PY) -m pytest -q
 
-# The fast tier for the edit-test loop (about a minute on 2 cores): lint, then the unit
-# and property tests without the lab, Spark, browsers, reliability or long runs.
+# The fast tier for the edit-test loop (about a minute and a half on 2 cores): lint and the
+# import rules, the unit and property tests (codec, classifier, verdicts, detection, ...),
+# then a few lab scenarios end to end. No Spark, no browser, no SIGKILL loop, nothing long.
 # `make test` runs everything, as CI does.
-FAST := not lab and not spark and not bench and not internet and not long and not reliability
+FAST := not lab and not spark and not browser and not bench and not internet and not long and not reliability
+LAB_SMOKE := pakistan-2024-x or dns-inject or tcp-blackhole or tls-reset-first-segment or http-blockpage or no-censorship
 check: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(PY) -m pytest -q -x -p no:cacheprovider -m '$(FAST)' tests/unit tests/property
+	$(PY) -m pytest -q -x -p no:cacheprovider -m lab -k '$(LAB_SMOKE)' \
+	  tests/integration/test_lab_scenarios.py::test_shipped_scenario_meets_its_expectations
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -518,7 +518,7 @@ def derive(path: Path) -> dict[str, Any]:
             "per_network_day": per_day,
             "pakistan": pakistan,
         },
-        # what the simulator reads (blockproof.simulate.campaign.DensityProfile)
+        # what the simulator reads (blockproof.simulate.scenario.Density)
         "parameters": {
             "pace_s": pace["mean"],
             "run_duration_median_s": duration["median_s"],

@@ -1,4 +1,7 @@
-"""Reading a TOML configuration file, with errors that name the file (scenario loaders)."""
+"""Reading a TOML configuration file, with errors that name the file (scenario loaders).
+
+Every loader's error reads the same way (``located``): the file, the key when one is at
+fault (``episode[2].restorations[0].end``), then the problem."""
 
 from __future__ import annotations
 
@@ -6,6 +9,12 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def located(source: str, key: str, problem: str) -> str:
+    """``file: key: problem``, or ``file: problem`` when the whole file is at fault."""
+    where = f"{source}: {key}" if key else source
+    return f"{where}: {problem}"
 
 
 def read_toml(

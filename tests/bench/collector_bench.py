@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE.parent / "integration"))
 from collector_kit import REPORT_ID, CollectorProcess, measurement  # noqa: E402
 
 from blockproof.codec.jcs import canonicalize  # noqa: E402
-from blockproof.signing import sign_measurement  # noqa: E402
+from blockproof.custody.signing import sign_measurement  # noqa: E402
 
 BEGIN = "<!-- collector:begin -->"
 END = "<!-- collector:end -->"

@@ -277,8 +277,9 @@ def child_profile(corpus: Path, store_dir: Path, top: int) -> dict[str, Any]:
         "orjson.loads (parse)": ("~", "loads", "orjson"),
         "Extractor.add (decode, judge, rows)": ("extract.py", "add", None),
         "decode test keys (web_observations_from_test_keys)": (
-            "ooni.py", "web_observations_from_test_keys", None),
-        "classifier (core.webconnectivity.analyze)": ("webconnectivity.py", "analyze", None),
+            "ooni/testkeys.py", "web_observations_from_test_keys", None),
+        "classifier (core.webconnectivity.analyze)": (
+            "webconnectivity/__init__.py", "analyze", None),
         "observation rows (Extractor._observations)": ("extract.py", "_observations", None),
         "judge_web (verdict and explanation)": ("judge.py", "judge_web", None),
         "find_fingerprints": ("judge.py", "find_fingerprints", None),

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from browser_kit import HOSTILE_IMG, HOSTILE_SCRIPT, ExplorerStore, Ui, expect, sha256
 
-pytestmark = pytest.mark.timeout(300)  # the first test also builds the store (~20 s)
+# the first test also builds the store (~20 s)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 OUTCOMES = {"ok", "anomaly", "confirmed", "down", "failure"}
 STEP_KINDS = {"dns", "tcp", "tls", "http"}

@@ -1,4 +1,4 @@
-"""Fuzz canonical JSON and signatures (codec/jcs.py, signing.py).
+"""Fuzz canonical JSON and signatures (codec/jcs.py, custody/signing.py).
 
 Input: any text. The fast path and the reference must both refuse it or both give the
 same value and bytes; canonical bytes are their own canonical form; an accepted object,
@@ -18,10 +18,10 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fuzzkit import main
 
-with atheris.instrument_imports(include=["blockproof.codec.jcs", "blockproof.signing"]):
+with atheris.instrument_imports(include=["blockproof.codec.jcs", "blockproof.custody.signing"]):
     from blockproof.codec import jcs
     from blockproof.codec.jcs import CanonicalizationError, canonicalize, canonicalize_bytes
-    from blockproof.signing import SignatureStatus, check_and_canonicalize, sign_measurement
+    from blockproof.custody.signing import SignatureStatus, check_and_canonicalize, sign_measurement
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -1,4 +1,4 @@
-"""Fuzz the OONI codec (codec/ooni.py): any JSON decodes, and what is decoded round-trips.
+"""Fuzz the OONI codec (codec/ooni/): any JSON decodes, and what is decoded round-trips.
 
 Input: JSON text (seeds: the real OONI samples and their records), or, when the bytes
 are not JSON, a JSON value built from them. Every tolerant decoder must accept it;

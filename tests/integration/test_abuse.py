@@ -33,10 +33,10 @@ from collector_kit import (
     measurement,
 )
 
+from blockproof.cli.collector import read_admin_token
 from blockproof.codec.jcs import canonicalize
 from blockproof.collector import app as collector_app
 from blockproof.collector.app import CollectorApp
-from blockproof.collector.commands import read_admin_token
 from blockproof.collector.service import Collector
 from blockproof.control import server as control_server
 from blockproof.control.server import create_app

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blockproof.codec.jcs import canonicalize
 from blockproof.collector.app import CollectorApp
-from blockproof.collector.merkle import verify_consistency
-from blockproof.collector.proofs import Receipt, TreeHead, receipt_problems
 from blockproof.collector.service import Collector
-from blockproof.signing import sign_measurement
+from blockproof.custody.merkle import verify_consistency
+from blockproof.custody.proofs import Receipt, TreeHead, receipt_problems
+from blockproof.custody.signing import sign_measurement
 from figures import Figures
 
 KEY = Ed25519PrivateKey.generate()

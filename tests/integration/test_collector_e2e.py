@@ -16,9 +16,9 @@ from collector_kit import CollectorProcess, free_port, measurement, running_coll
 
 from blockproof.cli import main
 from blockproof.codec.jcs import canonicalize
-from blockproof.probe.identity import load_or_create_key
+from blockproof.custody.keys import load_or_create_key
+from blockproof.custody.signing import sign_measurement
 from blockproof.probe.spool import Spool
-from blockproof.signing import sign_measurement
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

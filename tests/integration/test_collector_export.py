@@ -13,8 +13,8 @@ from collector_kit import measurement
 from blockproof.cli import main
 from blockproof.codec.jcs import canonicalize
 from blockproof.collector.admission import admit_object
-from blockproof.collector.proofs import Receipt, TreeHead, receipt_problems
 from blockproof.collector.service import Collector
+from blockproof.custody.proofs import Receipt, TreeHead, receipt_problems
 from blockproof.loop import run_event_loop
 from blockproof.pipeline.ingest import discover
 

@@ -40,9 +40,9 @@ from collector_kit import REPORT_ID, CollectorProcess, free_port, measurement
 
 from blockproof.codec.jcs import canonicalize
 from blockproof.collector.app import CollectorApp
-from blockproof.collector.merkle import leaf_hash, verify_consistency
-from blockproof.collector.proofs import Receipt, receipt_problems
 from blockproof.collector.service import Collector
+from blockproof.custody.merkle import leaf_hash, verify_consistency
+from blockproof.custody.proofs import Receipt, receipt_problems
 from blockproof.loop import run_event_loop
 from figures import Figures
 

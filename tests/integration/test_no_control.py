@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
+from blockproof.cli.console import verdict_table
 from blockproof.experiments.web_connectivity import ProbeContext
 from blockproof.lab import Lab, parse_scenario
 from blockproof.lab.run import CONTROL_BUDGET
 from blockproof.model.measurement import Measurement
 from blockproof.netx.endpoint import Timeouts
-from blockproof.probe.console import verdict_table
 from blockproof.probe.runner import Summary, run_urls
 
 pytestmark = pytest.mark.lab

@@ -20,7 +20,7 @@ import pytest
 from blockproof.pipeline.analyze import Analysis, analyze_store
 from blockproof.pipeline.ingest import ingest
 from blockproof.pipeline.store import Store
-from blockproof.simulate import resolve_scenario, simulate
+from blockproof.simulate import resolve_sim_scenario, simulate
 
 TOLERANCE_S = 2 * 3600
 # simulating and ingesting 200 probes x 90 days (about 110,000 measurements) takes a
@@ -34,7 +34,7 @@ def when(text: str) -> float:
 
 def campaign(tmp: Path, scenario: str, probes: int, days: int) -> tuple[Store, dict[str, Any]]:
     out = tmp / f"{scenario}.jsonl.gz"
-    result = simulate(resolve_scenario(scenario), out, probes=probes, days=days, seed=7)
+    result = simulate(resolve_sim_scenario(scenario), out, probes=probes, days=days, seed=7)
     store = Store(tmp / "store")
     report = ingest([out], store, jobs=2)
     assert report.new == result.measurements

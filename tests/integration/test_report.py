@@ -87,6 +87,7 @@ def test_report_errors_are_clear(campaign: tuple[Path, set[str]], tmp_path: Path
     assert "FILE.html or FILE.pdf" in err
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_pdf_report_carries_the_summary_and_the_hashes(
     campaign: tuple[Path, set[str]], tmp_path: Path

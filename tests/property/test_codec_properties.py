@@ -1,4 +1,4 @@
-"""Properties of the OONI codec (codec/ooni.py) on generated model objects and JSON.
+"""Properties of the OONI codec (codec/ooni/) on generated model objects and JSON.
 
 - model -> JSON text -> model is the identity, for every record type, the trace,
   the measurement envelope and the test-helper request and response;
@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from properties_kit import JSON_SCALARS, RUNS, explore, json_values, mutated_sample
 
 from blockproof.codec import ooni
+from blockproof.codec.ooni.envelope import ENVELOPE_SPECS
 from blockproof.model.control import (
     ControlDNS,
     ControlHTTPRequest,
@@ -294,7 +295,7 @@ envelopes = st.builds(
     extensions=st.dictionaries(text, st.integers(-(2**53), 2**53), max_size=3),
     test_helpers=st.dictionaries(text, json_value, max_size=3),
     test_keys=st.dictionaries(text, json_value, max_size=4),
-    extra=st.dictionaries(text.filter(lambda k: k not in ooni._ENVELOPE), json_value, max_size=3),
+    extra=st.dictionaries(text.filter(lambda k: k not in ENVELOPE_SPECS), json_value, max_size=3),
 )
 
 
@@ -309,7 +310,7 @@ def test_measurement_model_round_trip(run: str, figures: Figures) -> None:
 
 # raw envelopes: known keys with values of any JSON type, and unknown keys
 ENVELOPE_KEYS = [
-    *ooni._ENVELOPE,
+    *ENVELOPE_SPECS,
     "id",
     "input_hashes",
     "options",

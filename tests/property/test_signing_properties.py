@@ -1,4 +1,4 @@
-"""Properties of canonical JSON (codec/jcs.py) and measurement signatures (signing.py).
+"""Properties of canonical JSON (codec/jcs.py) and measurement signatures (custody/signing.py).
 
 - ``canonicalize`` is idempotent: canonical text canonicalizes to itself, and reads
   back to an equal value;
@@ -29,7 +29,7 @@ from properties_kit import RUNS, explore, mutated_sample
 
 from blockproof.codec import jcs
 from blockproof.codec.jcs import CanonicalizationError, canonicalize, canonicalize_bytes
-from blockproof.signing import (
+from blockproof.custody.signing import (
     SIGNATURE_KEYS,
     SignatureStatus,
     check_and_canonicalize,

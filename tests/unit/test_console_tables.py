@@ -8,7 +8,8 @@ import io
 import pytest
 from rich.console import Console
 
-from blockproof.probe.console import WIDE_TABLE, verdict_table
+from blockproof.cli.console import WIDE_TABLE, verdict_table
+from blockproof.pipeline.events import StoredEvent
 from blockproof.probe.runner import Summary
 
 ROWS = [
@@ -55,17 +56,30 @@ def test_narrow_tables_number_their_notes() -> None:
     assert any(line.startswith("│ 1 │ https://twitter.com/") for line in lines)
 
 
-EVENT = {
-    "id": "pk-x-20240217-857cdd76", "platform": "x", "country": "PK",
-    "start": "2024-02-17T15:00:00Z", "end": None, "ongoing": True,
-    "networks": [{"asn": a} for a in (17557, 45669, 59257, 24499, 9541)],
-    "methods": [{"method": "tls", "share": 0.94}, {"method": "tcp_ip", "share": 0.05}],
-    "confidence": "confirmed", "n_measurements": 812, "n_probes": 40,
-}  # fmt: skip
+def _network(asn: int) -> dict[str, object]:
+    return {
+        "asn": asn, "name": "", "start": "2024-02-17T15:00:00Z",
+        "start_earliest": "2024-02-17T14:00:00Z", "start_latest": "2024-02-17T15:00:00Z",
+        "end": None, "end_earliest": None, "end_latest": None, "blocked_probe_hours": 40,
+        "scored_probe_hours": 44, "floor_p_value": 1e-9, "restorations": [],
+    }  # fmt: skip
+
+
+EVENT = StoredEvent.from_json({
+    "id": "pk-x-20240217-857cdd76", "kind": "platform_block", "platform": "x", "country": "PK",
+    "start": "2024-02-17T15:00:00Z", "start_earliest": "2024-02-17T14:00:00Z",
+    "start_latest": "2024-02-17T15:00:00Z", "end": None, "end_earliest": None,
+    "end_latest": None, "ongoing": True,
+    "networks": [_network(a) for a in (17557, 45669, 59257, 24499, 9541)],
+    "methods": [{"method": "tls", "count": 760, "share": 0.94},
+                {"method": "tcp_ip", "count": 40, "share": 0.05}],
+    "confidence": "confirmed", "n_measurements": 812, "n_probes": 40, "n_blocked": 800,
+    "n_confirmed": 700, "restorations": [], "witnesses": [], "rules_version": "1",
+})  # fmt: skip
 
 
 def test_events_on_a_narrow_terminal_are_paragraphs_with_whole_words() -> None:
-    from blockproof.pipeline.commands import events_paragraphs
+    from blockproof.cli.pipeline import events_paragraphs
 
     out = io.StringIO()
     Console(file=out, width=80, color_system=None).print(events_paragraphs([EVENT, EVENT]))

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from blockproof.pipeline import demo
+from blockproof.cli import campaign_demo as demo
 
 WIDTH = 80
 

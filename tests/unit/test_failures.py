@@ -12,7 +12,7 @@ import dns.resolver
 import h11
 import pytest
 
-from blockproof.core.failures import NetworkFailure, classify, scrub
+from blockproof.netx.failures import NetworkFailure, classify, scrub
 
 
 def _verify_error(code: int) -> ssl.SSLCertVerificationError:

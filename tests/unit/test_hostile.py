@@ -13,7 +13,6 @@ import h11
 import pytest
 
 from blockproof.core.dns import MAX_ANSWERS, analyze_reply, build_query
-from blockproof.core.failures import classify
 from blockproof.core.http import (
     MAX_INFORMATIONAL,
     HTTPExchange,
@@ -31,6 +30,7 @@ from blockproof.lab.hostile import (
 )
 from blockproof.lab.scenario import ScenarioError, parse_scenario
 from blockproof.netx.dns import MAX_PARSED_RECORDS, _trimmed, judge_reply
+from blockproof.netx.failures import classify
 
 TRUTH = ("104.244.42.1",)
 

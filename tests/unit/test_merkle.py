@@ -1,4 +1,4 @@
-"""The transparency log's Merkle tree (collector.merkle) against RFC 9162 §2.1.
+"""The transparency log's Merkle tree (custody.merkle) against RFC 9162 §2.1.
 
 ``Reference`` below is the RFC's recursive definitions (MTH, PATH, PROOF and
 SUBPROOF) written out as literally as Python allows, slow and obviously right.
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockproof.collector import merkle
-from blockproof.collector.merkle import (
+from blockproof.custody import merkle
+from blockproof.custody.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     leaf_hash,

@@ -10,6 +10,8 @@ import pytest
 from blockproof.explorer.evidence import Context, Evidence, Sample
 from blockproof.explorer.report import inclusion_text, render_html
 from blockproof.explorer.timeline import Bucket
+from blockproof.pipeline.events import StoredEvent
+from blockproof.verdict.judge import RULES_VERSION
 
 LEAF = "ab" * 32
 ROOT = "cd" * 32
@@ -51,12 +53,14 @@ def evidence(samples: list[Sample]) -> Evidence:
     hours = [Bucket(start + timedelta(hours=h), ok=5 if h < 4 else 0, anomaly=0 if h < 4 else 7,
                     probes=5, blocked_probes=0 if h < 4 else 5, clear_probes=5 if h < 4 else 0)
              for h in range(8)]  # fmt: skip
-    event = {
-        "id": "pk-x-20240217-aaaa", "kind": "platform_block", "platform": "x", "country": "PK",
-        "start": "2024-02-17T16:00:00Z", "start_earliest": "2024-02-17T15:00:00Z",
-        "end": None, "end_latest": None, "networks": [], "methods": [],
-        "n_measurements": 48, "n_probes": 5, "n_blocked": 28, "confidence": "medium",
-    }  # fmt: skip
+    event = StoredEvent(
+        id="pk-x-20240217-aaaa", kind="platform_block", platform="x", country="PK",
+        start="2024-02-17T16:00:00Z", start_earliest="2024-02-17T15:00:00Z",
+        start_latest="2024-02-17T16:00:00Z", end=None, end_earliest=None, end_latest=None,
+        ongoing=True, networks=(), methods=(), confidence="medium",
+        n_measurements=48, n_probes=5, n_blocked=28, n_confirmed=0, restorations=(),
+        witnesses=(), samples=None, rules_version=RULES_VERSION,
+    )  # fmt: skip
     return Evidence(
         event=event,
         platform_name="X (Twitter)",

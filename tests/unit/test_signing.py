@@ -1,4 +1,4 @@
-"""Measurement signatures (signing) and the probe's key on disk (probe.identity).
+"""Measurement signatures (custody.signing) and the probe's key on disk (custody.keys).
 
 A signature covers the RFC 8785 canonical form of the measurement minus
 ``x_signature``, after a domain-separation prefix: any JSON spelling of the
@@ -24,10 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blockproof.codec.jcs import CanonicalizationError, canonicalize
-from blockproof.errors import ConfigError
-from blockproof.probe import identity
-from blockproof.probe.identity import KEY_FILE, config_dir, load_or_create_key
-from blockproof.signing import (
+from blockproof.custody import keys
+from blockproof.custody.keys import KEY_FILE, config_dir, load_or_create_key
+from blockproof.custody.signing import (
     SIGNING_CONTEXT,
     NotAnObjectError,
     SignatureStatus,
@@ -39,6 +38,7 @@ from blockproof.signing import (
     unsigned_canonical,
     verify_measurement,
 )
+from blockproof.errors import ConfigError
 
 # RFC 8032 §7.1, test 1: a fixed key, so that the signatures below are fixed too
 RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -453,7 +453,7 @@ def test_losing_the_race_reads_the_winners_key(
         _write_key(Path(target), winner)
         real_link(source, target)
 
-    monkeypatch.setattr(identity.os, "link", link_after_the_winner)
+    monkeypatch.setattr(keys.os, "link", link_after_the_winner)
     key = load_or_create_key(tmp_path)
     assert key.public_key_raw == public_key_raw(winner)
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]
@@ -465,7 +465,7 @@ def test_without_hard_links_the_key_is_created_exclusively(
     def no_links(source: Any, target: Any) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(identity.os, "link", no_links)
+    monkeypatch.setattr(keys.os, "link", no_links)
     key = load_or_create_key(tmp_path)
     assert load_or_create_key(tmp_path).key_id == key.key_id
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]

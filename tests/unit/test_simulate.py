@@ -30,10 +30,10 @@ from blockproof.errors import ConfigError, InputError
 from blockproof.lab.scenario import blockpage_body
 from blockproof.simulate import (
     Campaign,
-    ScenarioError,
-    load_scenario,
-    resolve_scenario,
-    shipped_scenarios,
+    SimScenarioError,
+    load_sim_scenario,
+    resolve_sim_scenario,
+    shipped_sim_scenarios,
     simulate,
 )
 from blockproof.simulate.campaign import KNOWN_SITES, Interference, Template, truth_path
@@ -41,7 +41,7 @@ from blockproof.simulate.scenario import (
     FALSE_POSITIVE_KINDS,
     METHODS,
     density_profile,
-    parse_scenario,
+    parse_sim_scenario,
 )
 
 BASE = """\
@@ -206,8 +206,8 @@ def test_malformed_scenarios_are_refused_naming_file_key_and_problem(
 ) -> None:
     path = tmp_path / "my.toml"
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
+    with pytest.raises(SimScenarioError) as info:
+        load_sim_scenario(path)
     error = info.value
     assert isinstance(error, ConfigError)  # the CLI prints it and exits 2
     assert error.source == str(path)
@@ -221,7 +221,7 @@ def test_valid_scenario_and_defaults(tmp_path: Path) -> None:
         networks='"mobile"',
         restorations="[{ start = 2024-02-11T01:00:00Z, end = 2024-02-11T03:00:00Z }]",
     )
-    scenario = parse_scenario(tomllib.loads(text), source="s.toml", name="s")
+    scenario = parse_sim_scenario(tomllib.loads(text), source="s.toml", name="s")
     assert scenario.name == "s"
     assert scenario.end == datetime(2024, 3, 2, tzinfo=UTC)
     (episode,) = scenario.episodes
@@ -231,10 +231,10 @@ def test_valid_scenario_and_defaults(tmp_path: Path) -> None:
     assert not episode.active(datetime(2024, 2, 11, 2, tzinfo=UTC))  # restored
     assert not episode.active(datetime(2024, 2, 12, tzinfo=UTC))  # end is exclusive
     missing = tmp_path / "nope.toml"
-    with pytest.raises(ScenarioError, match="no such file"):
-        load_scenario(missing)
-    with pytest.raises(ScenarioError, match="no shipped scenario of that name"):
-        resolve_scenario("no-such-scenario")
+    with pytest.raises(SimScenarioError, match="no such file"):
+        load_sim_scenario(missing)
+    with pytest.raises(SimScenarioError, match="no shipped scenario of that name"):
+        resolve_sim_scenario("no-such-scenario")
 
 
 def test_density_scenario_defaults_come_from_the_profile() -> None:
@@ -244,7 +244,7 @@ def test_density_scenario_defaults_come_from_the_profile() -> None:
         '[density]\nsecondary_urls = ["https://www.wikipedia.org/"]\n'
         "late_upload_probability = 0.1\n"
     )
-    scenario = parse_scenario(tomllib.loads(text), source="s.toml", name="s")
+    scenario = parse_sim_scenario(tomllib.loads(text), source="s.toml", name="s")
     assert scenario.density is not None
     profile = density_profile()["parameters"]
     params = scenario.density.parameters()
@@ -256,17 +256,17 @@ def test_density_scenario_defaults_come_from_the_profile() -> None:
     (episode,) = scenario.episodes
     assert episode.methods == (("tls-reset", 0.85), ("tcp-refused", 0.1), ("tls-timeout", 0.05))
     assert episode.share == (0.7, 0.8)
-    clean = parse_scenario(tomllib.loads(BASE), source="b.toml", name="b")
+    clean = parse_sim_scenario(tomllib.loads(BASE), source="b.toml", name="b")
     assert clean.density is None
     assert clean.false_positive_rate == 0.005
 
 
 def test_shipped_scenarios_load_by_name_and_path() -> None:
-    names = {p.stem for p in shipped_scenarios()}
+    names = {p.stem for p in shipped_sim_scenarios()}
     assert {"pakistan-2024-x", "test-block", "test-outage"} <= names
-    for path in shipped_scenarios():
-        assert resolve_scenario(path.stem) == load_scenario(path)
-    pk = resolve_scenario("pakistan-2024-x.toml")
+    for path in shipped_sim_scenarios():
+        assert resolve_sim_scenario(path.stem) == load_sim_scenario(path)
+    pk = resolve_sim_scenario("pakistan-2024-x.toml")
     assert pk.country == "PK"
     assert {n.asn for n in pk.networks} == {17557, 59257, 24499, 45669, 9541, 23674, 136384}
     assert {n.asn for n in pk.networks if n.mobile} == {59257, 24499, 45669}
@@ -294,7 +294,7 @@ METHOD_URLS = [
 @pytest.mark.parametrize(("method", "url"), METHOD_URLS)
 def test_every_method_gives_its_verdict(method: str, url: str) -> None:
     info = METHODS[method]
-    campaign = Campaign(resolve_scenario("test-block"), probes=1, days=1)
+    campaign = Campaign(resolve_sim_scenario("test-block"), probes=1, days=1)
     answer = info.answer or ("203.82.48.83" if info.answer == "" else "")
     interference = Interference(
         method=method, everything=info.outage and not info.block, answer=answer,
@@ -315,7 +315,7 @@ def test_every_method_gives_its_verdict(method: str, url: str) -> None:
 def test_failures_are_failures_as_the_probe_writes_them(kind: str, url: str) -> None:
     """OONI-like failures: the probe's connectivity and its control request fail; the
     classifier cannot judge (outcome failure) and the probe claims nothing."""
-    campaign = Campaign(resolve_scenario("test-block"), probes=1, days=1)
+    campaign = Campaign(resolve_sim_scenario("test-block"), probes=1, days=1)
     template = campaign.template(url, Interference(method=kind))
     assert template.rule_id == "wc.control.unavailable"
     tk = json.loads(_fill(template))["test_keys"]
@@ -327,7 +327,7 @@ def test_failures_are_failures_as_the_probe_writes_them(kind: str, url: str) -> 
 
 def test_blockpages_are_served_and_never_pass_for_the_page() -> None:
     """A real (Nayatel) blockpage body, with a size far from every page's."""
-    campaign = Campaign(resolve_scenario("test-block"), probes=1, days=1)
+    campaign = Campaign(resolve_sim_scenario("test-block"), probes=1, days=1)
     injected = Interference(method="http-blockpage", blockpage="isp_pk_nayatel_block_optin")
     for host in KNOWN_SITES:
         template = campaign.template(f"http://{host}/", injected)
@@ -339,12 +339,34 @@ def test_blockpages_are_served_and_never_pass_for_the_page() -> None:
     assert "As per your subscription of Nayatel Safeweb service" in body
 
 
+@pytest.mark.parametrize(
+    ("url", "ports", "control_ports"),
+    [
+        ("https://x.com/", {443}, [443, 443]),
+        ("http://x.com/", {80, 443}, [443, 80, 443, 80]),
+        ("http://x.com:8080/", {8080}, [8080, 8080]),
+        ("https://x.com:8443/", {8443}, [8443, 8443]),
+    ],
+)
+def test_the_virtual_probe_dials_the_ports_the_probe_dials(
+    url: str, ports: set[int], control_ports: list[int]
+) -> None:
+    """An explicit port is the only one dialed (no TLS validation on :443), as in the
+    experiment: both follow core.wcplan."""
+    campaign = Campaign(resolve_sim_scenario("test-block"), probes=1, days=1)
+    tk = json.loads(_fill(campaign.template(url, None)))["test_keys"]
+    assert {c["port"] for c in tk["tcp_connect"]} == ports
+    sent = tk["x_control_request"]["tcp_connect"]
+    assert [int(e.rsplit(":", 1)[1]) for e in sent] == control_ports
+    assert set(tk["control"]["tcp_connect"]) == set(sent)
+
+
 def test_fingerprint_matcher_confirms_the_nayatel_artefacts() -> None:
     """The DNS answer (203.82.48.83) and the blockpage body are known OONI fingerprints."""
     pytest.importorskip("blockproof.verdict.fingerprints")
     from blockproof.verdict.judge import judge_web
 
-    campaign = Campaign(resolve_scenario("pakistan-2024-x"), probes=1, days=1)
+    campaign = Campaign(resolve_sim_scenario("pakistan-2024-x"), probes=1, days=1)
     dns = Interference(method="dns-blockpage-ip", answer="203.82.48.83", answer_asn=23674,
                        blockpage="dns_isp_pk_nayatel_safeweb")  # fmt: skip
     http = Interference(method="http-blockpage", blockpage="isp_pk_nayatel_block_optin")
@@ -358,9 +380,7 @@ def test_fingerprint_matcher_confirms_the_nayatel_artefacts() -> None:
 
 
 def _fill(template: Template) -> str:
-    strings = len(simulator._SLOT_NAMES)  # every string slot (times, ids, names, uid)
-    values = ['"2024-02-17 17:00:00"'] * strings + ["0.5"] * len(template.times)
-    return str(template.fmt % tuple(values[i] for i in template.order))
+    return template.example_line()
 
 
 # --------------------------------------------------------------------------------------
@@ -368,7 +388,7 @@ def _fill(template: Template) -> str:
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
-    scenario = resolve_scenario("test-block")
+    scenario = resolve_sim_scenario("test-block")
     runs = []
     for folder, seed in (("a", 7), ("b", 7), ("c", 8)):
         (tmp_path / folder).mkdir()
@@ -384,7 +404,7 @@ def test_truth_file(tmp_path: Path) -> None:
     assert truth_path("x/out.jsonl.gz") == Path("x/out.truth.json")
     assert truth_path("out.jsonl") == Path("out.truth.json")
     out = tmp_path / "pk.jsonl.gz"
-    result = simulate(resolve_scenario("pakistan-2024-x"), out, probes=4, days=90, seed=1)
+    result = simulate(resolve_sim_scenario("pakistan-2024-x"), out, probes=4, days=90, seed=1)
     assert result.truth == tmp_path / "pk.truth.json"
     truth = json.loads(result.truth.read_text())
     assert truth["scenario"] == "pakistan-2024-x"
@@ -430,13 +450,13 @@ def test_truth_file(tmp_path: Path) -> None:
     assert {n["asn"]: n["runs_per_day"] for n in truth["networks"]}["AS17557"] == 124.35
     assert set(truth["noise"]) == {"leaked", "stray_anomalies", "failures", "late_uploads"}
     # a shorter window (--days) keeps only the episodes it can see
-    short = Campaign(resolve_scenario("pakistan-2024-x"), probes=3, days=15).truth()
+    short = Campaign(resolve_sim_scenario("pakistan-2024-x"), probes=3, days=15).truth()
     assert [e["label"] for e in short["episodes"]] == [outage["label"]]
     assert short["window"]["end"] == "2024-02-09T00:00:00Z"
 
 
 def test_envelope_round_trips_and_identifies_probes() -> None:
-    campaign = Campaign(resolve_scenario("test-outage"), probes=10, days=10, seed=3)
+    campaign = Campaign(resolve_sim_scenario("test-outage"), probes=10, days=10, seed=3)
     keys_by_network: dict[str, set[str]] = {}
     reports: Counter[str] = Counter()
     names = {n.asn_string: n.name for n in campaign.scenario.networks}
@@ -614,7 +634,7 @@ def _assert_rate(observed: int, total: int, rate: float) -> None:
 
 
 def test_pakistan_verdicts_match_the_truth() -> None:
-    campaign = Campaign(resolve_scenario("pakistan-2024-x"), probes=50, days=26, seed=11)
+    campaign = Campaign(resolve_sim_scenario("pakistan-2024-x"), probes=50, days=26, seed=11)
     tally = _check_against_truth(map(json.loads, campaign.lines()), campaign.truth())
     truth = campaign.truth()
     labels = [e["label"] for e in truth["episodes"]]
@@ -633,7 +653,7 @@ def test_pakistan_verdicts_match_the_truth() -> None:
 @pytest.mark.parametrize("name", ["test-block", "test-outage"])
 def test_test_scenarios_verdicts_match_the_truth(tmp_path: Path, name: str) -> None:
     out = tmp_path / f"{name}.jsonl.gz"
-    result = simulate(resolve_scenario(name), out, probes=16, days=90, seed=5)
+    result = simulate(resolve_sim_scenario(name), out, probes=16, days=90, seed=5)
     truth = json.loads(result.truth.read_text())
     tally = _check_against_truth(iter_json_objects(out), truth)
     (episode,) = truth["episodes"]
@@ -652,7 +672,7 @@ def test_false_positive_rate_is_the_configured_one(tmp_path: Path) -> None:
     )
     path = tmp_path / "flaky.toml"
     path.write_text(text, encoding="utf-8")
-    campaign = Campaign(load_scenario(path), probes=30, seed=2)
+    campaign = Campaign(load_sim_scenario(path), probes=30, seed=2)
     tally = _check_against_truth(map(json.loads, campaign.lines()), campaign.truth())
     _assert_rate(tally.clear_fp, tally.clear, 0.08)
     assert set(tally.fp_rules) == {"wc.tcp.timeout", "wc.dns.inconsistent"}
@@ -665,7 +685,7 @@ def test_probe_behaviour_churn_skips_and_empty_hours(tmp_path: Path) -> None:
     )
     path = tmp_path / "churn.toml"
     path.write_text(text, encoding="utf-8")
-    campaign = Campaign(load_scenario(path), probes=40, seed=4)
+    campaign = Campaign(load_sim_scenario(path), probes=40, seed=4)
     first: dict[str, str] = {}
     last: dict[str, str] = {}
     session_hours: set[str] = set()
@@ -696,14 +716,14 @@ def test_probe_behaviour_churn_skips_and_empty_hours(tmp_path: Path) -> None:
 
 def test_bad_probe_count_is_an_input_error() -> None:
     with pytest.raises(InputError, match="--probes 0"):
-        Campaign(resolve_scenario("test-block"), probes=0)
+        Campaign(resolve_sim_scenario("test-block"), probes=0)
 
 
 @pytest.mark.bench
 def test_bench_200_probes_90_days(tmp_path: Path) -> None:
     """`pytest -m bench`: the pipeline tests' size, well under a minute, >= 5000/s."""
     started = time.perf_counter()
-    result = simulate(resolve_scenario("test-block"), tmp_path / "b.jsonl.gz", probes=200)
+    result = simulate(resolve_sim_scenario("test-block"), tmp_path / "b.jsonl.gz", probes=200)
     elapsed = time.perf_counter() - started
     print(f"{result.measurements} measurements, {result.bytes_written} bytes, {elapsed:.1f} s")
     assert elapsed < 60

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from blockproof.codec.ooni import measurement_from_json, measurement_to_json
-from blockproof.simulate import Campaign, resolve_scenario, simulate
+from blockproof.simulate import Campaign, resolve_sim_scenario, simulate
 from blockproof.simulate.campaign import LATE_S
-from blockproof.simulate.scenario import Scenario, density_profile, parse_scenario
+from blockproof.simulate.scenario import SimScenario, density_profile, parse_sim_scenario
 
 PROFILE = density_profile()
 PARAMS = PROFILE["parameters"]
@@ -52,7 +52,7 @@ def _uid_time(uid: str) -> float:
 # measurements per network and day: the derived distribution
 
 
-def _many_networks(networks: int = 60, days: int = 30) -> Scenario:
+def _many_networks(networks: int = 60, days: int = 30) -> SimScenario:
     """Networks whose mean runs a day are the rank quantiles of the derived lognormal,
     each with enough probes that runs are never dropped, and no empty hour: their
     network-days should follow the profile's distribution."""
@@ -72,7 +72,7 @@ def _many_networks(networks: int = 60, days: int = 30) -> Scenario:
         '[density]\nsecondary_urls = ["https://x.com/", "https://t.co/", "https://pbs.twimg.com/"]\n'
         "[behaviour]\nstable_fraction = 1.0\nempty_hour_probability = 0.0\n" + "\n".join(tables)
     )
-    return parse_scenario(tomllib.loads(text), source="many.toml", name="many")
+    return parse_sim_scenario(tomllib.loads(text), source="many.toml", name="many")
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def _iso(text: str) -> float:
 @pytest.fixture(scope="module")
 def pakistan(tmp_path_factory: pytest.TempPathFactory) -> Pakistan:
     out = tmp_path_factory.mktemp("pk") / "pk.jsonl"
-    result = simulate(resolve_scenario("pakistan-2024-x"), out, seed=1)
+    result = simulate(resolve_sim_scenario("pakistan-2024-x"), out, seed=1)
     rows, first, by_rule = [], [], {}
     with out.open(encoding="utf-8") as handle:
         for line in handle:
@@ -363,7 +363,7 @@ def test_oonis_own_loader_reads_every_kind_of_measurement(pakistan: Pakistan) ->
 
 
 def test_ooni_like_campaigns_are_deterministic(tmp_path: Path) -> None:
-    scenario = resolve_scenario("pakistan-2024-x")
+    scenario = resolve_sim_scenario("pakistan-2024-x")
     runs = []
     for folder, seed in (("a", 4), ("b", 4), ("c", 5)):
         (tmp_path / folder).mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from blockproof.cli.options import parse_duration
 from blockproof.errors import InputError
-from blockproof.probe.commands import parse_duration
 from blockproof.probe.spool import Spool, entry_id
 from blockproof.probe.upload import RetryPolicy
 from blockproof.probe.watch import Schedule

@@ -8,7 +8,7 @@ import pytest
 import blockproof.control.measure as control_measure
 import blockproof.core.webconnectivity as classifier
 import blockproof.pipeline.extract as pipeline_extract
-import blockproof.simulate.campaign as simulator
+import blockproof.simulate.vprobe as simulator
 from blockproof.core.http import MAX_TITLE_CHARS, browser_request, extract_title
 from blockproof.core.idn import IDNAError, host_to_ascii, url_to_ascii
 

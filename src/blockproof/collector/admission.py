@@ -33,9 +33,8 @@ from typing import Any
 import orjson
 
 from blockproof.codec.jcs import CanonicalizationError, canonicalize, canonicalize_bytes
-from blockproof.collector.merkle import leaf_hash
-from blockproof.model.measurement import SCRUBBED_IP
-from blockproof.signing import (
+from blockproof.custody.merkle import leaf_hash
+from blockproof.custody.signing import (
     KEY_ID,
     PUBLIC_KEY,
     SIGNATURE,
@@ -45,6 +44,7 @@ from blockproof.signing import (
     unsigned_canonical,
     verify_canonical,
 )
+from blockproof.model.measurement import SCRUBBED_IP
 
 MAX_MEASUREMENT_BYTES = 8 * 1024 * 1024
 MAX_BATCH_BYTES = 32 * 1024 * 1024

@@ -30,8 +30,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blockproof.collector.merkle import MerkleTree, leaf_hash
-from blockproof.collector.proofs import sign_tree_head
 from blockproof.collector.segments import SegmentLog
 from blockproof.collector.service import (
     KEY_DIR,
@@ -40,8 +38,10 @@ from blockproof.collector.service import (
     data_dir_lock,
     split_record,
 )
+from blockproof.custody.keys import load_or_create_key
+from blockproof.custody.merkle import MerkleTree, leaf_hash
+from blockproof.custody.proofs import sign_tree_head
 from blockproof.errors import InputError
-from blockproof.probe.identity import load_or_create_key
 
 RECEIPTS_SUFFIX = ".receipts.jsonl.gz"
 MAX_OPEN_FILES = 128

@@ -42,10 +42,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blockproof.collector.admission import Admitted, measurement_uid
-from blockproof.collector.merkle import MerkleTree, leaf_hash
-from blockproof.collector.proofs import Receipt, TreeHead, sign_tree_head
 from blockproof.collector.segments import GroupCommitter, Position, Recovery, SegmentLog
-from blockproof.probe.identity import load_or_create_key
+from blockproof.custody.keys import load_or_create_key
+from blockproof.custody.merkle import MerkleTree, leaf_hash
+from blockproof.custody.proofs import Receipt, TreeHead, sign_tree_head
 
 LOG_DIR = "log"
 KEY_DIR = "keys"

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from blockproof.errors import ConfigError, InputError
-from blockproof.tomlfile import read_toml
+from blockproof.tomlfile import located, read_toml
 
 __all__ = [
     "CONFIG_FILE",
@@ -70,7 +70,7 @@ def _check_url(url: str, where: str) -> None:
 
 
 def _config_error(source: str, key: str, problem: str) -> ConfigError:
-    return ConfigError(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+    return ConfigError(located(source, key, problem))
 
 
 def _from_config(directory: Path) -> tuple[str, ...] | None:

@@ -13,12 +13,12 @@ import json
 from urllib.parse import urlsplit
 
 from blockproof.codec.ooni import DecodeError, control_request_to_json, control_response_from_json
-from blockproof.core.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.core.http import USER_AGENT
 from blockproof.model.control import ControlRequest, ControlResponse
 from blockproof.model.failure import Failure, unknown_failure
 from blockproof.model.observations import HTTPRequest
 from blockproof.netx.endpoint import Timeouts, measure_endpoint, url_port
+from blockproof.netx.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.netx.network import Network
 from blockproof.netx.trace import Recorder
 

@@ -11,6 +11,9 @@ does, with the probe's own primitives:
 4. GET the URL with the probe's headers, following up to 10 redirects, never
    connecting to a bogon (a resolver that answers a bogon fails the fetch).
 
+Which endpoints to dial, with TLS or not, and the ``ip_info`` flags come from the
+plan (``core.wcplan``), the one the probe and the simulator follow too.
+
 Failure strings are the helper's legacy names (``model.failure.ControlFailure``).
 A bogon or loopback address sent by a client is never dialed: that would let
 anyone use the control server to probe private networks (SSRF). ``may_dial`` is
@@ -33,7 +36,6 @@ import unicodedata
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from blockproof.core.bogons import is_bogon
 from blockproof.core.http import (
     MAX_REDIRECTS,
     InvalidRedirectLocation,
@@ -41,27 +43,29 @@ from blockproof.core.http import (
     redirect_location,
 )
 from blockproof.core.idn import IDNAError, url_to_ascii
+from blockproof.core.wcplan import (
+    HelperEndpoint,
+    helper_endpoints,
+    helper_ports,
+    ip_info,
+    may_dial,
+    probe_addresses,
+)
 from blockproof.model.control import (
-    IP_FLAG_BOGON,
-    IP_FLAG_RESOLVED_BY_PROBE,
-    IP_FLAG_RESOLVED_BY_TH,
-    IP_FLAG_VALID_FOR_DOMAIN,
     ControlDNS,
     ControlHTTPRequest,
-    ControlIPInfo,
     ControlRequest,
     ControlResponse,
     ControlTCPConnect,
     ControlTLSHandshake,
 )
 from blockproof.model.failure import ControlFailure, Failure
-from blockproof.model.observations import HTTPRequest, join_endpoint, split_endpoint
+from blockproof.model.observations import HTTPRequest
 from blockproof.netx.dns import dns_getaddrinfo
 from blockproof.netx.endpoint import Timeouts, measure_endpoint, url_port
 from blockproof.netx.network import Network
 from blockproof.netx.trace import Recorder
 
-MAX_ENDPOINTS = 32
 CONTROL_TIMEOUTS = Timeouts(dns=4.0, tcp=10.0, tls=10.0, http=15.0)
 CONTROL_MAX_BODY = 1 << 20
 
@@ -103,29 +107,6 @@ def legacy_http_failure(failure: str | None) -> str | None:
     if failure == Failure.CONNECTION_REFUSED:
         return ControlFailure.CONNECTION_REFUSED
     return ControlFailure.UNKNOWN
-
-
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-_V4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
-
-
-def may_dial(address: str) -> bool:
-    """May the control server connect to ``address``? (No bogons, loopback, private...)"""
-    if is_bogon(address):
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id is not None or ip.ipv4_mapped is not None:
-            return False
-        low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        embeds = ip in _V4_COMPATIBLE or ip in _V4_TRANSLATED or any(ip in n for n in _NAT64)
-        if embeds and not may_dial(str(low)):
-            return False
-    return ip.is_global
 
 
 def ip_literal(host: str) -> str | None:
@@ -232,13 +213,8 @@ async def measure_control(
     url = request.http_request
     with contextlib.suppress(IDNAError, ValueError):  # a bad name fails its lookup below
         url = url_to_ascii(url)  # a probe may send an IDN host as written
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    url_ports = [url_port(url)]
-    if parts.port is None and parts.scheme == "http":
-        url_ports = [80, 443]
-    elif parts.port is None:
-        url_ports = [443]
+    host = urlsplit(url).hostname or ""
+    ports = helper_ports(url)
 
     fetch = asyncio.create_task(
         _fetch(
@@ -256,28 +232,17 @@ async def measure_control(
         addrs=() if _is_ip(host) else tuple(th_addrs),
     )
 
-    flags: dict[str, int] = {}
-    endpoints: dict[str, tuple[str, int]] = {}
-    for endpoint in request.tcp_connect:
-        ip, port = split_endpoint(endpoint)
-        flags[ip] = flags.get(ip, 0) | IP_FLAG_RESOLVED_BY_PROBE
-        endpoints.setdefault(join_endpoint(ip, port), (ip, port))
-    for ip in th_addrs:
-        flags[ip] = flags.get(ip, 0) | IP_FLAG_RESOLVED_BY_TH
-        for port in url_ports:
-            endpoints.setdefault(join_endpoint(ip, port), (ip, port))
-    for ip in flags:
-        if is_bogon(ip):
-            flags[ip] |= IP_FLAG_BOGON
+    planned = helper_endpoints(
+        request.tcp_connect, th_addrs, ports, host_is_name=bool(host) and not _is_ip(host)
+    )
 
-    dialable = [(ep, ip, port) for ep, (ip, port) in endpoints.items() if may_dial(ip)]
-    dialable = dialable[:MAX_ENDPOINTS]
-
-    async def one(ip: str, port: int) -> tuple[ControlTCPConnect, ControlTLSHandshake | None]:
-        use_tls = port == 443 and bool(host) and not _is_ip(host)
+    async def one(
+        endpoint: HelperEndpoint,
+    ) -> tuple[ControlTCPConnect, ControlTLSHandshake | None]:
         result = await measure_endpoint(
-            network, recorder, ip, port, server_name=host, use_tls=use_tls, request=None,
-            timeouts=timeouts, ca_file=ca_file, record=False,
+            network, recorder, endpoint.ip, endpoint.port, server_name=host,
+            use_tls=endpoint.tls, request=None, timeouts=timeouts, ca_file=ca_file,
+            record=False,
         )  # fmt: skip
         tcp = ControlTCPConnect(
             status=result.tcp.failure is None, failure=legacy_tcp_failure(result.tcp.failure)
@@ -289,20 +254,21 @@ async def measure_control(
             )
         return tcp, tls
 
-    results = await asyncio.gather(*(one(ip, port) for _, ip, port in dialable))
+    results = await asyncio.gather(*(one(endpoint) for endpoint in planned))
     tcp_connect: dict[str, ControlTCPConnect] = {}
     tls_handshake: dict[str, ControlTLSHandshake] = {}
-    for (endpoint, ip, _port), (tcp, tls) in zip(dialable, results, strict=True):
-        tcp_connect[endpoint] = tcp
+    valid_for_domain: set[str] = set()
+    for endpoint, (tcp, tls) in zip(planned, results, strict=True):
+        tcp_connect[endpoint.address] = tcp
         if tls is not None:
-            tls_handshake[endpoint] = tls
+            tls_handshake[endpoint.address] = tls
             if tls.status:
-                flags[ip] |= IP_FLAG_VALID_FOR_DOMAIN
+                valid_for_domain.add(endpoint.ip)
     http = await fetch
     return ControlResponse(
         tcp_connect=tcp_connect,
         tls_handshake=tls_handshake,
         http_request=http,
         dns=dns,
-        ip_info={ip: ControlIPInfo(asn=asn_of(ip), flags=f) for ip, f in flags.items()},
+        ip_info=ip_info(probe_addresses(request), th_addrs, valid_for_domain, asn_of),
     )

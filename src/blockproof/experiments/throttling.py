@@ -44,7 +44,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from blockproof.codec.ooni import trace_to_test_keys
-from blockproof.core.failures import classify
 from blockproof.core.http import HTTPExchange, HTTPProtocolError, browser_request
 from blockproof.core.throttling import Decision, Leg, Sample, Thresholds, Throughput, decide
 from blockproof.errors import InputError
@@ -53,6 +52,7 @@ from blockproof.model.failure import Failure
 from blockproof.model.observations import HTTPRequest, HTTPTransaction, Trace, join_endpoint
 from blockproof.netx.dns import dns_getaddrinfo
 from blockproof.netx.endpoint import Timeouts, url_port
+from blockproof.netx.failures import classify
 from blockproof.netx.network import Network
 from blockproof.netx.stream import TLSStream
 from blockproof.netx.tcp import tcp_connect

@@ -15,7 +15,9 @@ depth N > 0
   - a redirect starts the same round for its URL (no new control request),
     at most ``MAX_REDIRECTS`` times.
 
-Then the recorded observations and the control's answer go to the sans-IO
+What to dial, what to ask the control and which connection fetches is the plan
+(``core.wcplan``, shared with the control server and the simulator); this module
+runs it. Then the recorded observations and the control's answer go to the sans-IO
 classifier (``core.webconnectivity.analyze``), whose OONI keys and our
 ``x_verdict`` are written into ``test_keys``. Network failures are data; only
 a malformed URL raises (``InputError``).
@@ -39,30 +41,40 @@ from blockproof.codec.ooni import (
     trace_to_test_keys,
 )
 from blockproof.control.client import query_control
-from blockproof.core.bogons import is_loopback
-from blockproof.core.failures import unexpected_failure
 from blockproof.core.http import (
     MAX_REDIRECTS,
     InvalidRedirectLocation,
     browser_request,
     redirect_location,
 )
-from blockproof.core.idn import IDNAError, host_to_ascii, url_to_ascii
+from blockproof.core.idn import IDNAError, host_to_ascii
+from blockproof.core.wcplan import (
+    DepthPlan,
+    Endpoint,
+    FetchPriority,
+    Source,
+    control_only,
+    control_request,
+    dialable,
+    looks_up_over_udp,
+    lookup_tags,
+    udp_only,
+)
 from blockproof.core.webconnectivity import analyze
 from blockproof.errors import InputError
 from blockproof.model.control import ControlRequest, ControlResponse
 from blockproof.model.failure import Failure
 from blockproof.model.measurement import HIDDEN_ASN, TIME_FORMAT, Measurement
-from blockproof.model.observations import HTTPTransaction, join_endpoint
+from blockproof.model.observations import HTTPTransaction
 from blockproof.model.web import WebObservations
 from blockproof.netx.dns import UDPLookup, dns_getaddrinfo, dns_udp
-from blockproof.netx.endpoint import EndpointResult, Timeouts, measure_endpoint, url_port
+from blockproof.netx.endpoint import EndpointResult, Timeouts, measure_endpoint
+from blockproof.netx.failures import unexpected_failure
 from blockproof.netx.network import Network, SystemNetwork
 from blockproof.netx.trace import Recorder
 
 TEST_NAME = "web_connectivity"
 TEST_VERSION = "0.5.28"
-MAX_ADDRESSES = 8
 
 AsnLookup = Callable[[str], tuple[int, str]]
 
@@ -125,39 +137,24 @@ def validate_url(url: str) -> str:
     return url
 
 
-# Where an address came from, in the order OONI's priority.go lets them fetch.
-FROM_SYSTEM, FROM_UDP, FROM_CONTROL = 0, 1, 2
-
-
 class FetchPermission:
-    """Exactly one connection per redirect depth fetches the page.
+    """The plan's fetch priority (``core.wcplan.FetchPriority``), awaited: a connection
+    that is up waits until the priority grants or refuses it the fetch."""
 
-    Addresses from the system resolver come first, then the UDP resolver's, then
-    the control's (OONI's ``priority.go``): a connection whose address came from
-    a lower-priority source waits until every connection of a higher one has
-    either failed or been refused the fetch.
-    """
-
-    def __init__(self) -> None:
-        self._pending = [0, 0, 0]
-        self._claimed = False
+    def __init__(self, priority: FetchPriority) -> None:
+        self.priority = priority
         self._changed = asyncio.Condition()
 
-    def expect(self, source: int) -> None:
-        self._pending[source] += 1
-
-    async def finished(self, source: int) -> None:
+    async def finished(self, source: Source) -> None:
         async with self._changed:
-            self._pending[source] -= 1
+            self.priority.finished(source)
             self._changed.notify_all()
 
-    async def ask(self, source: int) -> bool:
+    async def ask(self, source: Source) -> bool:
         async with self._changed:
-            await self._changed.wait_for(lambda: self._claimed or not any(self._pending[:source]))
-            if self._claimed:
-                return False
-            self._claimed = True
-            return True
+            while (decision := self.priority.may_fetch(source)) is None:
+                await self._changed.wait()
+            return decision
 
 
 class _Depth:
@@ -168,103 +165,66 @@ class _Depth:
         self.rec = rec
         self.url = url
         self.depth = depth
-        self.parts = urlsplit(url)
-        # what goes on the wire (DNS, SNI): the IDNA form of an internationalized name
-        self.host = host_to_ascii(self.parts.hostname or "")
-        self.permission = FetchPermission()
+        self.plan = DepthPlan(url, depth)
+        self.host = self.plan.host  # the IDNA form: what goes on the wire (DNS, SNI)
+        self.permission = FetchPermission(self.plan.priority)
         self.addresses: list[str] = []  # from the system resolver (OONI's "classic")
         self.udp_addresses: list[str] = []  # only the UDP resolver returned these
-        self.dialed: set[str] = set()
         self.udp: UDPLookup | None = None
 
     async def resolve(self) -> None:
-        tags = ("classic", f"depth={self.depth}")
         timeout = self.ctx.timeouts.dns
+        tags = lookup_tags(self.depth, Source.SYSTEM)
         gai = asyncio.create_task(
             dns_getaddrinfo(self.ctx.network, self.rec, self.host, timeout=timeout, tags=tags)
         )
         udp_query = None
-        if self.depth == 0 and self.ctx.resolver:
+        if looks_up_over_udp(self.depth) and self.ctx.resolver:
             udp_query, self.udp = await dns_udp(
                 self.ctx.network, self.rec, self.host, "A", self.ctx.resolver,
                 timeout=timeout, duplicate_window=self.ctx.duplicate_window,
-                tags=(f"depth={self.depth}",),
+                tags=lookup_tags(self.depth, Source.UDP),
             )  # fmt: skip
         query = await gai
-        self.addresses = _dialable(query.addresses)
+        self.addresses = dialable(query.addresses)
         if udp_query is not None:
-            known = set(self.addresses)
-            self.udp_addresses = [a for a in _dialable(udp_query.addresses) if a not in known]
-
-    def endpoints(self, addresses: list[str]) -> list[tuple[str, int, bool, bool]]:
-        """(ip, port, use_tls, may_fetch) for every connection to ``addresses``."""
-        out: list[tuple[str, int, bool, bool]] = []
-        port = url_port(self.url)
-        https = self.parts.scheme == "https"
-        for ip in addresses:
-            out.append((ip, port, https, True))
-            if not https and self.parts.port is None:
-                out.append((ip, 443, True, False))
-        return out
+            self.udp_addresses = udp_only(udp_query.addresses, self.addresses)
 
     async def measure(self) -> HTTPTransaction | None:
         """Dial the resolvers' addresses; the system resolver's are OONI's classic ones."""
-        return await self.dial([(a, FROM_SYSTEM) for a in self.addresses]
-                               + [(a, FROM_UDP) for a in self.udp_addresses])  # fmt: skip
+        return await self.dial(self.plan.admit(self.addresses, Source.SYSTEM)
+                               + self.plan.admit(self.udp_addresses, Source.UDP))  # fmt: skip
 
-    async def dial(self, sources: list[tuple[str, int]]) -> HTTPTransaction | None:
+    async def dial_control_only(self, response: ControlResponse | None) -> HTTPTransaction | None:
+        """Dial the addresses only the control resolved (OONI's extension E005)."""
+        return await self.dial(
+            self.plan.admit(control_only(response, self.plan.dialed), Source.CONTROL)
+        )
+
+    async def dial(self, planned: list[Endpoint]) -> HTTPTransaction | None:
         request = browser_request(self.url)
-        jobs = []
-        for ip, source in sources:
-            if ip in self.dialed:
-                continue
-            self.dialed.add(ip)
-            for endpoint in self.endpoints([ip]):
-                jobs.append((*endpoint, source))
-                if endpoint[3]:
-                    self.permission.expect(source)
 
-        async def one(
-            ip: str, port: int, use_tls: bool, fetch: bool, source: int
-        ) -> EndpointResult:
-            tags = [f"depth={self.depth}", f"fetch_body={'true' if fetch else 'false'}"]
-            if source == FROM_SYSTEM:
-                tags.insert(0, "classic")
-            if use_tls and self.depth == 0:
-                tags.insert(1 if source == FROM_SYSTEM else 0, "tcptls_experiment")
-
+        async def one(endpoint: Endpoint) -> EndpointResult:
             async def may_fetch() -> bool:
-                return await self.permission.ask(source)
+                return await self.permission.ask(endpoint.source)
 
             try:
                 return await measure_endpoint(
-                    self.ctx.network, self.rec, ip, port, server_name=self.host,
-                    use_tls=use_tls, request=request if fetch else None,
+                    self.ctx.network, self.rec, endpoint.ip, endpoint.port,
+                    server_name=self.host, use_tls=endpoint.tls,
+                    request=request if endpoint.fetch else None,
                     timeouts=self.ctx.timeouts, may_fetch=may_fetch, ca_file=self.ctx.ca_file,
-                    first_flight_splits=self.ctx.tls_splits, tags=tuple(tags),
+                    first_flight_splits=self.ctx.tls_splits, tags=endpoint.tags,
                 )  # fmt: skip
             finally:
-                if fetch:
-                    await self.permission.finished(source)
+                if endpoint.fetch:
+                    await self.permission.finished(endpoint.source)
 
-        results = await asyncio.gather(*(one(*job) for job in jobs))
+        results = await asyncio.gather(*(one(endpoint) for endpoint in planned))
         for result in results:
             if result.http is not None:
                 return result.http
         return None
-
-
-def _dialable(addresses: tuple[str, ...]) -> list[str]:
-    """Loopback is never dialed (bogons are: they may serve a blockpage)."""
-    return [a for a in addresses if not is_loopback(a)][:MAX_ADDRESSES]
-
-
-def _control_only(depth0: _Depth, response: ControlResponse | None) -> list[tuple[str, int]]:
-    """Addresses only the control resolved (OONI's extension E005), to be dialed too."""
-    if response is None or response.dns is None:
-        return []
-    return [(a, FROM_CONTROL) for a in _dialable(tuple(response.dns.addrs))
-            if a not in depth0.dialed]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -277,15 +237,7 @@ class _ControlOutcome:
 
 
 async def _control(ctx: ProbeContext, url: str, addresses: list[str]) -> _ControlOutcome:
-    parts = urlsplit(url)
-    ports = [url_port(url)] if parts.port is not None else [443, 80]
-    if parts.scheme == "https" and parts.port is None:
-        ports = [443]
-    request = ControlRequest(
-        http_request=url_to_ascii(url),
-        http_request_headers={k: [v] for k, v in browser_request(url).headers_list if k != "Host"},
-        tcp_connect=tuple(join_endpoint(ip, p) for ip in addresses for p in ports),
-    )
+    request = control_request(url, addresses)
     outcome = _ControlOutcome(request)
     if ctx.control_url is None:
         return outcome
@@ -395,7 +347,7 @@ async def _steps(
     current, last = depth0, await depth0.measure()
     if last is None:
         # Nothing fetched from the resolvers' addresses: try the control's (E005).
-        last = await depth0.dial(_control_only(depth0, (await control).response))
+        last = await depth0.dial_control_only((await control).response)
     redirects = 0
     while last is not None and last.response is not None:
         try:
@@ -418,7 +370,7 @@ async def _steps(
         last = await current.measure()
     ctl = await control
     control_response, control_failure = ctl.response, ctl.failure
-    await depth0.dial(_control_only(depth0, control_response))  # connect only: fetch is taken
+    await depth0.dial_control_only(control_response)  # connect only: the fetch is taken
     if depth0.udp is not None:
         await depth0.udp.finish()
     _annotate_asns(rec, ctx.asn_of)

@@ -51,6 +51,7 @@ from blockproof.explorer.measurement import measurement_view
 from blockproof.explorer.report import render_html
 from blockproof.explorer.search import aggregate, parse_query
 from blockproof.explorer.timeline import parse_day, platform_name, timeline
+from blockproof.pipeline.events import StoredEvent, read_events
 from blockproof.pipeline.store import Store
 from blockproof.platforms import profiles
 
@@ -95,11 +96,9 @@ def create_app(store_dir: Path) -> ASGIApp:
     store = Store(str(store_dir))
     names = {pid: p.name for pid, p in profiles().items()}
 
-    def load() -> list[dict[str, Any]]:
-        from blockproof.pipeline.analyze import load_events
-
+    def load() -> list[StoredEvent]:
         try:
-            return load_events(store)
+            return read_events(store)
         except FileNotFoundError:
             return []
 
@@ -145,7 +144,7 @@ def create_app(store_dir: Path) -> ASGIApp:
                     }
                     for p, c in found
                 ],
-                "events": [e["id"] for e in events],
+                "events": [e.id for e in events],
             }
         )
 
@@ -160,13 +159,14 @@ def create_app(store_dir: Path) -> ASGIApp:
         text = render_html(evidence, measurement_url=lambda msm_id: f"/measurements/{msm_id}")
         nav = (
             '<body><nav><a href="/">explorer</a> '
-            f'<a href="/countries/{evidence.event["country"]}/{evidence.event["platform"]}">'
+            f'<a href="/countries/{evidence.event.country}/{evidence.event.platform}">'
             "timeline</a></nav>"
         )
         return html(text.replace("<body>", nav, 1))
 
     async def api_events(request: Request) -> Response:
-        return JSONResponse({"events": await asyncio.to_thread(load)})
+        events = await asyncio.to_thread(load)
+        return JSONResponse({"events": [e.to_json() for e in events]})
 
     async def api_event(request: Request) -> Response:
         event_id = request.path_params["event_id"]
@@ -175,6 +175,7 @@ def create_app(store_dir: Path) -> ASGIApp:
         except (InputError, FileNotFoundError) as exc:
             return json_error(str(exc), 404)
         payload = dataclasses.asdict(evidence)
+        payload["event"] = evidence.event.to_json()
         payload["timeline"] = [
             {**dataclasses.asdict(b), "start": b.start.strftime("%Y-%m-%dT%H:00:00Z")}
             for b in evidence.timeline

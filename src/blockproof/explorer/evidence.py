@@ -1,7 +1,8 @@
 """Everything an evidence report (and the explorer's event page) says about one event.
 
-``gather(store, event_id)`` reads the analysis (``events.json``, the hourly
-cells) and the store's tables and returns an ``Evidence``: the event, a
+``gather(store, event_id)`` reads the analysis (``events.json`` through
+``pipeline.events``, typed; the hourly cells) and the store's tables and returns an
+``Evidence``: the event, a
 plain-language summary, the hourly timeline of the platform in the country
 (every hour of the window, hours without data marked as such, never as "ok"),
 the networks, the methods with what they mean, and a sample of measurements
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from blockproof.collector.proofs import inclusion_status
+from blockproof.custody.proofs import inclusion_status
 from blockproof.errors import InputError
 from blockproof.explorer.tables import kept_bytes, parquet
 from blockproof.explorer.timeline import (
@@ -28,6 +29,7 @@ from blockproof.explorer.timeline import (
     platform_name,
     timeline,
 )
+from blockproof.pipeline.events import StoredEvent, StoredMethod, StoredSample
 from blockproof.pipeline.store import Store
 
 CONTEXT_HOURS = 48  # timeline hours shown before the start and after the end
@@ -86,14 +88,29 @@ class Context:
         return f"{blocked / total:.1%}" if total else "no data"
 
 
+@dataclass(frozen=True, slots=True)
+class ExplainedMethod:
+    """A method of the event with what it means in plain words (``METHOD_TEXT``)."""
+
+    count: int
+    method: str
+    share: float
+    meaning: str
+
+    @classmethod
+    def of(cls, stored: StoredMethod) -> ExplainedMethod:
+        meaning = METHOD_TEXT.get(stored.method, stored.method)
+        return cls(count=stored.count, method=stored.method, share=stored.share, meaning=meaning)
+
+
 @dataclass(slots=True)
 class Evidence:
-    event: dict[str, Any]
+    event: StoredEvent  # as JSON: ``event.to_json()``
     platform_name: str
     summary: str
     timeline: list[Bucket]  # hourly, over the event and CONTEXT_HOURS around it
     samples: list[Sample]
-    methods: list[dict[str, Any]] = field(default_factory=list)
+    methods: list[ExplainedMethod] = field(default_factory=list)
     generated: str = ""
     context: Context | None = None
 
@@ -102,77 +119,77 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def find_event(store: Store, event_id: str) -> dict[str, Any]:
+def find_event(store: Store, event_id: str) -> StoredEvent:
     """The event with this id (or the one id it is a unique prefix of)."""
-    from blockproof.pipeline.analyze import load_events
+    from blockproof.pipeline.events import read_events
 
-    events = load_events(store)
-    exact = [e for e in events if e["id"] == event_id]
-    matches = exact or [e for e in events if e["id"].startswith(event_id)]
+    events = read_events(store)
+    exact = [e for e in events if e.id == event_id]
+    matches = exact or [e for e in events if e.id.startswith(event_id)]
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(e["id"] for e in events[:10]) or "none"
+    known = ", ".join(e.id for e in events[:10]) or "none"
     if not matches:
         raise InputError(f"no event {event_id!r} in {store.root} (events: {known})")
     raise InputError(f"{event_id!r} matches {len(matches)} events; give more of the id")
 
 
-def summary_sentence(event: dict[str, Any], platform_name: str) -> str:
+def summary_sentence(event: StoredEvent, platform_name: str) -> str:
     """The one sentence a reader needs first."""
-    networks = event["networks"]
+    networks = event.networks
     first = networks[0] if networks else None
-    where = event["country"]
+    where = event.country
     if first is not None:
         others = len(networks) - 1
-        name = f" ({first['name']})" if first.get("name") else ""
-        where += f" on AS{first['asn']}{name}" + (
+        name = f" ({first.name})" if first.name else ""
+        where += f" on AS{first.asn}{name}" + (
             f" and {others} other network{'s' if others != 1 else ''}" if others else ""
         )
-    start = _parse(event["start"])
-    earliest = _parse(event["start_earliest"])
+    start = _parse(event.start)
+    earliest = _parse(event.start_earliest)
     since = (
         f"between {earliest:%Y-%m-%d %H:%M} and {start:%H:%M} UTC"
         if earliest.date() == start.date() and earliest != start
         else f"from {start:%Y-%m-%d %H:%M} UTC"
     )
-    if event["end"]:
-        until = f"until {_parse(event['end']):%Y-%m-%d %H:%M} UTC"
+    if event.end:
+        until = f"until {_parse(event.end):%Y-%m-%d %H:%M} UTC"
         verb = "was"
     else:
         until = "and is still blocked at the end of the data"
         verb = "has been"
-    if event["kind"] == "outage":
+    if event.kind == "outage":
         what = f"The internet was cut off in {where}, {since} {until}"
     else:
         what = f"{platform_name} {verb} blocked in {where} {since} {until}"
-    methods = event.get("methods") or []
+    methods = event.methods
     how = ""
-    if methods and event["kind"] != "outage":
-        main = methods[0]["method"]
+    if methods and event.kind != "outage":
+        main = methods[0].method
         how = f", mostly by {METHOD_TEXT.get(main, main)}"
     counts = (
-        f"{event['n_measurements']:,} measurements from {event['n_probes']:,} probes, "
-        f"{event['n_blocked']:,} of them showing the block"
-        + (f" ({event['n_confirmed']:,} confirmed by a known blockpage or DNS fingerprint)"
-           if event.get("n_confirmed") else "")
+        f"{event.n_measurements:,} measurements from {event.n_probes:,} probes, "
+        f"{event.n_blocked:,} of them showing the block"
+        + (f" ({event.n_confirmed:,} confirmed by a known blockpage or DNS fingerprint)"
+           if event.n_confirmed else "")
     )  # fmt: skip
-    return f"{what}{how}. Evidence: {counts}; confidence: {event['confidence']}."
+    return f"{what}{how}. Evidence: {counts}; confidence: {event.confidence}."
 
 
-def _timeline(store: Store, event: dict[str, Any]) -> Timeline | None:
+def _timeline(store: Store, event: StoredEvent) -> Timeline | None:
     """Hourly buckets of the platform in the country, from ``CONTEXT_HOURS`` before the
     earliest start to as long after the latest end (or the last data)."""
-    span = data_span(store, event["country"], event["platform"])
+    span = data_span(store, event.country, event.platform)
     if span is None:
         return None
-    start = _parse(event["start_earliest"]) - timedelta(hours=CONTEXT_HOURS)
-    end_text = event["end_latest"] or event["end"]
+    start = _parse(event.start_earliest) - timedelta(hours=CONTEXT_HOURS)
+    end_text = event.end_latest or event.end
     end = (_parse(end_text) + timedelta(hours=CONTEXT_HOURS)) if end_text else span[1]
     end = min(end, start + timedelta(hours=MAX_TIMELINE_HOURS)) + timedelta(hours=1)
     return timeline(
         store,
-        event["country"],
-        event["platform"],
+        event.country,
+        event.platform,
         since=start,
         until=end,
         granularity="hour",
@@ -180,12 +197,12 @@ def _timeline(store: Store, event: dict[str, Any]) -> Timeline | None:
     )
 
 
-def _context(event: dict[str, Any], tl: Timeline | None) -> Context | None:
+def _context(event: StoredEvent, tl: Timeline | None) -> Context | None:
     if tl is None:
         return None
-    start = _parse(event["start"])
-    end = _parse(event["end"]) if event.get("end") else tl.until
-    before = [b for b in tl.buckets if b.start < _parse(event["start_earliest"])]
+    start = _parse(event.start)
+    end = _parse(event.end) if event.end else tl.until
+    before = [b for b in tl.buckets if b.start < _parse(event.start_earliest)]
     during = [b for b in tl.buckets if start <= b.start < end]
     return Context(
         before_measurements=sum(b.total for b in before),
@@ -195,7 +212,7 @@ def _context(event: dict[str, Any], tl: Timeline | None) -> Context | None:
         event_hours=len(during),
         event_hours_with_data=sum(1 for b in during if b.total),
         networks_measured=len(tl.networks),
-        networks_in_event=len(event["networks"]),
+        networks_in_event=len(event.networks),
     )
 
 
@@ -204,7 +221,7 @@ def _day(moment: datetime | None) -> str | None:
 
 
 def _samples(
-    store: Store, event: dict[str, Any], size: int, *, reverify: bool = False
+    store: Store, event: StoredEvent, size: int, *, reverify: bool = False
 ) -> list[Sample]:
     """A sample of the event's blocked measurements: for each network and method, the
     clearest one (fingerprint-confirmed first, then the earliest), with its verdict, the
@@ -213,34 +230,40 @@ def _samples(
     looked up in the tables. All were checked at ingest; with ``reverify`` (and for a
     store written before those checks were kept) they are checked again from the kept
     source files."""
-    rows = event.get("samples")
-    if rows is None or (size > len(rows) and len(rows) >= SAMPLE_SIZE):
-        rows = _look_up_samples(store, event, size)
-    return [_sample(store, row, reverify) for row in rows[:size]]
+    stored = event.samples
+    if stored is None or (size > len(stored) and len(stored) >= SAMPLE_SIZE):
+        found = _look_up_samples(store, event, size)
+    else:
+        found = [(row, None) for row in stored]  # a kept sample has no OONI outcome
+    return [_sample(store, row, ooni_outcome, reverify) for row, ooni_outcome in found[:size]]
 
 
-def _sample(store: Store, row: dict[str, Any], reverify: bool) -> Sample:
-    digest, signature, receipt = row.get("raw_sha256"), row.get("signature"), row.get("receipt")
-    inclusion = row.get("inclusion")
+def _sample(store: Store, row: StoredSample, ooni_outcome: str | None, reverify: bool) -> Sample:
+    digest, signature, receipt = row.raw_sha256, row.signature, row.receipt
+    inclusion = row.inclusion
     checked = "at ingest"
+    key_id: str | None
     if digest is None or signature is None or reverify:
-        raw, digest, signature, key_id = kept_bytes(store, row["source_sha256"], row["source_line"])
+        if row.source_sha256 is not None and row.source_line is not None:
+            raw, digest, signature, key_id = kept_bytes(store, row.source_sha256, row.source_line)
+        else:  # the measurement's row was not found: no kept bytes to read
+            raw, digest, signature, key_id = None, None, "unknown", None
         if raw is not None and receipt is not None:
             inclusion = inclusion_status(raw, receipt.encode())
         checked = "now, from the kept bytes" if raw is not None else "not possible"
     else:
-        key_id = row.get("probe_id") if signature == "valid" else None
+        key_id = row.probe_id if signature == "valid" else None
     return Sample(
-        msm_id=row["msm_id"],
-        measurement_start_time=str(row["measurement_start_time"]),
-        probe_asn=int(row["probe_asn"]),
-        input=row.get("input"),
-        outcome=row["outcome"],
-        ooni_outcome=row.get("ooni_outcome") or "",
-        method=row["method"],
-        rule_id=row["rule_id"],
-        explanation=row.get("explanation") or "",
-        fingerprint=row.get("fingerprint"),
+        msm_id=row.msm_id,
+        measurement_start_time=row.measurement_start_time,
+        probe_asn=row.probe_asn,
+        input=row.input,
+        outcome=row.outcome,
+        ooni_outcome=ooni_outcome or "",
+        method=row.method,
+        rule_id=row.rule_id,
+        explanation=row.explanation or "",
+        fingerprint=row.fingerprint,
         sha256=digest,
         signature=str(signature),
         key_id=key_id,
@@ -250,20 +273,23 @@ def _sample(store: Store, row: dict[str, Any], reverify: bool) -> Sample:
     )
 
 
-def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dict[str, Any]]:
-    """The sample, searched in the verdicts and measurements of the event's partitions."""
+def _look_up_samples(
+    store: Store, event: StoredEvent, size: int
+) -> list[tuple[StoredSample, str | None]]:
+    """The sample, searched in the verdicts and measurements of the event's partitions:
+    each measurement with what OONI's Explorer counts for it (``ooni_outcome``)."""
     import duckdb
     import pyarrow.parquet as pq
 
-    asns = [int(n["asn"]) for n in event["networks"]]
-    start = _parse(event["start_earliest"])
-    end = _parse(event["end_latest"]) if event.get("end_latest") else None
-    window = {"cc": event["country"], "first_day": _day(start), "last_day": _day(end)}
+    asns = [n.asn for n in event.networks]
+    start = _parse(event.start_earliest)
+    end = _parse(event.end_latest) if event.end_latest else None
+    window = {"cc": event.country, "first_day": _day(start), "last_day": _day(end)}
     verdict_files = store.files("verdicts", **window)
     measurement_files = store.files("measurements", **window)
     if not asns or not verdict_files or not measurement_files:
         return []
-    platform_clause = "" if event["platform"] == "*" else "AND v.platform = $platform"
+    platform_clause = "" if event.platform == "*" else "AND v.platform = $platform"
     kept = {f.name for f in pq.read_schema(measurement_files[-1])}
     digest_columns = (
         "m.raw_sha256, m.signature, m.probe_id"
@@ -276,10 +302,10 @@ def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dic
     )
     con = duckdb.connect()
     try:
-        params: dict[str, Any] = {"cc": event["country"], "asns": asns, "start": start,
+        params: dict[str, Any] = {"cc": event.country, "asns": asns, "start": start,
                                   "size": size}  # fmt: skip
-        if event["platform"] != "*":
-            params["platform"] = event["platform"]
+        if event.platform != "*":
+            params["platform"] = event.platform
         end_clause = ""
         if end is not None:
             end_clause = "AND v.measurement_start_time < $end"
@@ -316,7 +342,16 @@ def _look_up_samples(store: Store, event: dict[str, Any], size: int) -> list[dic
         found = [dict(zip(names, r, strict=True)) for r in rows.fetchall()]
     finally:
         con.close()
-    return found
+    where = f"the sample of event {event.id}"
+    return [
+        (
+            StoredSample.from_json(
+                {k: v for k, v in row.items() if k != "ooni_outcome"}, f"{where}, row {i}"
+            ),
+            row["ooni_outcome"],
+        )
+        for i, row in enumerate(found)
+    ]
 
 
 def receipt_summary(receipt: str | None) -> dict[str, Any] | None:
@@ -348,12 +383,9 @@ def gather(
     report does; the explorer's pages show the checks made at ingest)."""
     store.require()
     event = find_event(store, event_id)
-    name = platform_name(event["platform"])
+    name = platform_name(event.platform)
     tl = _timeline(store, event)
-    methods = [
-        {**m, "meaning": METHOD_TEXT.get(m["method"], m["method"])}
-        for m in event.get("methods") or []
-    ]
+    methods = [ExplainedMethod.of(m) for m in event.methods]
     return Evidence(
         event=event,
         platform_name=name,

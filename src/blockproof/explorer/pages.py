@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from blockproof.explorer.charts import bars_svg, heatmap_html, legend
@@ -21,6 +20,7 @@ from blockproof.explorer.report import CSS, inclusion_text, signature_text
 from blockproof.explorer.report import escape_html as _e
 from blockproof.explorer.search import AXES, COLUMNS, Query, Result
 from blockproof.explorer.timeline import GRANULARITIES, Timeline
+from blockproof.pipeline.events import StoredEvent
 
 PAGE_CSS = """
 body { max-width: 72rem; }
@@ -97,29 +97,29 @@ def _options(values: Iterable[str], chosen: str, labels: Mapping[str, str] | Non
 BOARD_TEXT = {"blocked": "blocked now", "was": "was blocked", "clear": "no block found"}
 
 
-def board_states(events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+def board_states(events: list[StoredEvent]) -> dict[tuple[str, str], str]:
     """(platform, country) -> "blocked" (an ongoing block) or "was" (only ended ones);
     pairs without a platform block are absent ("clear")."""
     state: dict[tuple[str, str], str] = {}
     for e in events:
-        if e["kind"] == "platform_block":
-            key = (e["platform"], e["country"])
-            state[key] = "blocked" if e["end"] is None else state.get(key, "was")
+        if e.kind == "platform_block":
+            key = (e.platform, e.country)
+            state[key] = "blocked" if e.end is None else state.get(key, "was")
     return state
 
 
 def home_html(
-    events: list[dict[str, Any]], pairs: list[tuple[str, str]], names: Mapping[str, str]
+    events: list[StoredEvent], pairs: list[tuple[str, str]], names: Mapping[str, str]
 ) -> str:
     rows = "".join(
-        f'<tr><td><a href="/events/{_e(e["id"])}">{_e(e["id"][:12])}</a></td>'
-        f"<td>{_e(e['kind'].replace('_', ' '))}</td>"
-        f"<td>{_e(names.get(e['platform'], e['platform']))}</td>"
-        f'<td><a href="/countries/{_e(e["country"])}">{_e(e["country"])}</a></td>'
-        f"<td>{_e(e['start'])}</td><td>{_e(e['end'] or 'ongoing')}</td>"
-        f"<td class=num>{len(e['networks'])}</td><td class=num>{e['n_measurements']:,}</td>"
-        f"<td class=num>{e['n_probes']:,}</td><td>{_e(e['confidence'])}</td></tr>"
-        for e in sorted(events, key=lambda e: (e["end"] is not None, e["start"]), reverse=False)
+        f'<tr><td><a href="/events/{_e(e.id)}">{_e(e.id[:12])}</a></td>'
+        f"<td>{_e(e.kind.replace('_', ' '))}</td>"
+        f"<td>{_e(names.get(e.platform, e.platform))}</td>"
+        f'<td><a href="/countries/{_e(e.country)}">{_e(e.country)}</a></td>'
+        f"<td>{_e(e.start)}</td><td>{_e(e.end or 'ongoing')}</td>"
+        f"<td class=num>{len(e.networks)}</td><td class=num>{e.n_measurements:,}</td>"
+        f"<td class=num>{e.n_probes:,}</td><td>{_e(e.confidence)}</td></tr>"
+        for e in sorted(events, key=lambda e: (e.end is not None, e.start), reverse=False)
     )
     events_html = (
         '<table id="events"><tr><th>event</th><th>kind</th><th>platform</th><th>country</th>'

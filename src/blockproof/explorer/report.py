@@ -19,7 +19,6 @@ from typing import Any
 
 from blockproof.explorer.charts import bars_svg, legend
 from blockproof.explorer.evidence import CONTEXT_HOURS, Evidence
-from blockproof.verdict.judge import RULES_VERSION
 
 CSS = """
 body { font: 15px/1.5 Georgia, 'DejaVu Serif', serif; color: #1a1a1a; max-width: 60rem;
@@ -64,21 +63,17 @@ def _when(text: str | None) -> str:
 
 def _networks(evidence: Evidence) -> str:
     rows = []
-    for n in evidence.event["networks"]:
+    for n in evidence.event.networks:
         share = (
-            f"{n['blocked_probe_hours'] / n['scored_probe_hours']:.0%}"
-            if n.get("scored_probe_hours")
-            else "-"
+            f"{n.blocked_probe_hours / n.scored_probe_hours:.0%}" if n.scored_probe_hours else "-"
         )
-        restorations = ", ".join(
-            f"{_when(a)}-{_when(b)[-5:]}" for a, b in n.get("restorations", [])
-        )
+        restorations = ", ".join(f"{_when(a)}-{_when(b)[-5:]}" for a, b in n.restorations)
         rows.append(
-            f"<tr><td>AS{_e(n['asn'])}</td><td>{_e(n.get('name'))}</td>"
-            f"<td>{_e(_when(n['start']))} (earliest {_e(_when(n['start_earliest']))})</td>"
-            f"<td>{_e(_when(n.get('end')))}</td>"
-            f"<td class=num>{_e(n.get('blocked_probe_hours'))} / "
-            f"{_e(n.get('scored_probe_hours'))} ({share})</td>"
+            f"<tr><td>AS{_e(n.asn)}</td><td>{_e(n.name)}</td>"
+            f"<td>{_e(_when(n.start))} (earliest {_e(_when(n.start_earliest))})</td>"
+            f"<td>{_e(_when(n.end))}</td>"
+            f"<td class=num>{_e(n.blocked_probe_hours)} / "
+            f"{_e(n.scored_probe_hours)} ({share})</td>"
             f"<td>{_e(restorations) or '-'}</td></tr>"
         )
     return (
@@ -91,8 +86,8 @@ def _networks(evidence: Evidence) -> str:
 
 def _methods(evidence: Evidence) -> str:
     items = "".join(
-        f"<li><b>{_e(m['method'])}</b> ({m['share']:.0%} of the blocked measurements, "
-        f"{m['count']:,}): {_e(m['meaning'])}.</li>"
+        f"<li><b>{_e(m.method)}</b> ({m.share:.0%} of the blocked measurements, "
+        f"{m.count:,}): {_e(m.meaning)}.</li>"
         for m in evidence.methods
     )
     return f"<ul>{items}</ul>" if items else "<p>No method recorded.</p>"
@@ -226,9 +221,9 @@ def render_html(evidence: Evidence, *, measurement_url: Callable[[str], str] | N
     """The report page; ``measurement_url`` links sample ids (the explorer's pages)."""
     event = evidence.event
     title = (
-        f"{evidence.platform_name} blocked in {event['country']}"
-        if event["kind"] != "outage"
-        else f"Internet outage in {event['country']}"
+        f"{evidence.platform_name} blocked in {event.country}"
+        if event.kind != "outage"
+        else f"Internet outage in {event.country}"
     )
     first, last = (
         (evidence.timeline[0].start, evidence.timeline[-1].start)
@@ -239,18 +234,16 @@ def render_html(evidence: Evidence, *, measurement_url: Callable[[str], str] | N
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}: evidence report {_e(event["id"])}</title>
+<title>{_e(title)}: evidence report {_e(event.id)}</title>
 <style>{CSS}</style></head>
 <body>
 <h1>{_e(title)}</h1>
-<p class="meta">Evidence report for event <code>{_e(event["id"])}</code>, generated
-{_e(evidence.generated)} by blockproof (rules version {
-        _e(event.get("rules_version", RULES_VERSION))
-    }).</p>
+<p class="meta">Evidence report for event <code>{_e(event.id)}</code>, generated
+{_e(evidence.generated)} by blockproof (rules version {_e(event.rules_version)}).</p>
 <p class="summary">{_e(evidence.summary)}</p>
 
 <h2>Timeline</h2>
-<p>Measurements of {_e(evidence.platform_name)} in {_e(event["country"])} per hour, all
+<p>Measurements of {_e(evidence.platform_name)} in {_e(event.country)} per hour, all
 networks, {_e(span)}: accessible (ok), blocked (anomaly), blocked and matched to a known
 blockpage (confirmed), and failed measurements.</p>
 {legend()}
@@ -268,7 +261,7 @@ clearly (fingerprint matches first). Each can be checked independently (below).<
 {_samples(evidence, measurement_url)}
 
 <h2>Methodology and its limits</h2>
-{METHODOLOGY.format(rules=_e(event.get("rules_version", RULES_VERSION)))}
+{METHODOLOGY.format(rules=_e(event.rules_version))}
 {_context(evidence)}
 
 <h2>How to verify this report</h2>

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from blockproof.custody.signing import SignatureStatus, verify_measurement
 from blockproof.pipeline.store import Store
-from blockproof.signing import SignatureStatus, verify_measurement
 
 
 def parquet(files: list[Any]) -> str:

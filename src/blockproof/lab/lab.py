@@ -53,7 +53,6 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from blockproof.core.failures import ANDROID_EAI_NODATA
 from blockproof.lab import hostile, ispproxy, origin, proxy
 from blockproof.lab.censor import Censor, DNSOutcome, Opening
 from blockproof.lab.internet import (
@@ -69,6 +68,7 @@ from blockproof.lab.internet import (
 from blockproof.lab.pki import LabPKI
 from blockproof.lab.scenario import Rule, Scenario, blockpage_body
 from blockproof.netx.endpoint import Timeouts
+from blockproof.netx.failures import ANDROID_EAI_NODATA
 from blockproof.netx.network import READ_CHUNK
 
 LOOPBACK = "127.0.0.1"

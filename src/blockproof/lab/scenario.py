@@ -35,7 +35,7 @@ from blockproof.lab.internet import (
     Probe,
     ProbeView,
 )
-from blockproof.tomlfile import read_toml
+from blockproof.tomlfile import located, read_toml
 
 __all__ = [
     "LAYERS",
@@ -55,8 +55,7 @@ class ScenarioError(ConfigError):
     """A scenario file is malformed: the message names the file, the key and the problem."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {problem}")
+        super().__init__(located(source, key, problem))
         self.source = source
         self.key = key
         self.problem = problem

@@ -6,7 +6,7 @@ strings read from OONI data may be any other text (``unknown_failure: ...``
 carries free text) and are kept as they are.
 
 Which Python exception becomes which string is decided in one place,
-``blockproof.core.failures.classify``.
+``blockproof.netx.failures.classify``.
 """
 
 from __future__ import annotations

@@ -35,10 +35,10 @@ from urllib.parse import urlsplit
 import dns.message
 
 from blockproof.core.dns import MAX_ANSWERS, DNSReply, analyze_reply, build_query, gai_answers
-from blockproof.core.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.core.http import browser_request
 from blockproof.model.failure import Failure
 from blockproof.model.observations import DNSQuery, HTTPRequest, join_endpoint, split_endpoint
+from blockproof.netx.failures import NetworkFailure, classify, unexpected_failure
 from blockproof.netx.http import http_round_trip
 from blockproof.netx.network import Network
 from blockproof.netx.tcp import tcp_connect

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from blockproof.core.failures import classify, unexpected_failure
 from blockproof.core.http import MAX_BODY, HTTPExchange, HTTPProtocolError
 from blockproof.model.observations import HTTPRequest, HTTPTransaction
+from blockproof.netx.failures import classify, unexpected_failure
 from blockproof.netx.stream import ByteStream
 from blockproof.netx.trace import Recorder
 

@@ -13,7 +13,7 @@ probe never imports the lab; the lab configures this seam.
 
 Implementations raise the same exceptions the OS would (``ConnectionRefusedError``,
 ``socket.gaierror``, ...): mapping them to OONI failure strings is the shells' job
-(``blockproof.core.failures``), and timeouts are applied by the caller.
+(``blockproof.netx.failures``), and timeouts are applied by the caller.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import socket
 import ssl
 from typing import Protocol
 
-from blockproof.core.failures import classify
+from blockproof.netx.failures import classify
 from blockproof.netx.network import READ_CHUNK
 from blockproof.netx.trace import MAX_IO_EVENTS_PER_CONN, SAMPLE_INTERVAL, Recorder
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from blockproof.core.failures import classify, unexpected_failure
 from blockproof.model.observations import TCPConnect, join_endpoint
+from blockproof.netx.failures import classify, unexpected_failure
 from blockproof.netx.network import Network
 from blockproof.netx.stream import TCPStream
 from blockproof.netx.trace import Recorder

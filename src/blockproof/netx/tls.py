@@ -11,8 +11,8 @@ import asyncio
 import ssl
 from functools import lru_cache
 
-from blockproof.core.failures import classify, unexpected_failure
 from blockproof.model.observations import TLSHandshake
+from blockproof.netx.failures import classify, unexpected_failure
 from blockproof.netx.stream import TCPStream, TLSStream, peer_certificates
 from blockproof.netx.trace import Recorder
 

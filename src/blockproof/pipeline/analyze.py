@@ -83,6 +83,9 @@ class NetworkSpan:
 
 @dataclass
 class Event:
+    """One event as ``analyze`` finds it; ``save`` writes it to ``events.json`` and
+    ``pipeline.events`` reads it back (``StoredEvent``, the same fields)."""
+
     id: str
     kind: str  # platform_block | outage
     platform: str  # platform id, or "*" for an outage of everything
@@ -519,13 +522,3 @@ def load_networks(store: Store) -> dict[tuple[str, int], str]:
     except FileNotFoundError:
         return {}
     return {(n["cc"], int(n["asn"])): n["name"] for n in data["networks"]}
-
-
-def load_events(store: Store) -> list[dict[str, Any]]:
-    if not store.events_path.exists():
-        raise FileNotFoundError(
-            f"{store.events_path} not found: run `blockproof analyze --store {store.root}` first"
-        )
-    data = json.loads(store.events_path.read_text())
-    events: list[dict[str, Any]] = data["events"]
-    return events

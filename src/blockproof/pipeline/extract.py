@@ -31,14 +31,14 @@ from typing import Any
 import pyarrow as pa
 
 from blockproof.codec.ooni import web_observations_from_test_keys
-from blockproof.collector.proofs import inclusion_status
 from blockproof.core.http import extract_title
 from blockproof.core.webconnectivity import analyze
+from blockproof.custody.proofs import inclusion_status
+from blockproof.custody.signing import verify_measurement
 from blockproof.model.observations import split_endpoint
 from blockproof.model.web import WebObservations
 from blockproof.pipeline import schema
 from blockproof.platforms import platform_of_test, platform_of_url
-from blockproof.signing import verify_measurement
 from blockproof.verdict.judge import (
     RULES_VERSION,
     Judgement,

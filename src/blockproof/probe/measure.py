@@ -1,8 +1,10 @@
 """What a probe command measures, and where: targets and the measuring function.
 
 ``run`` and ``watch`` share this: URLs from arguments, a list file and
-platform profiles (``--platform x`` = every endpoint of X), measured either on
-the real network or inside a lab scenario (``--lab``), with the same code.
+platform profiles (``--platform x`` = every endpoint of X), measured on the real
+network. The probe never imports the lab: to measure inside a lab scenario
+(``--lab``), the command line builds a ``Measure`` from ``blockproof.lab.run`` with
+the same signature and hands it to the same code.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from blockproof.errors import InputError
 from blockproof.model.measurement import Measurement
 
 OnResult = Callable[[Measurement], None]
+# Measures the targets once per call, reporting each result as it comes.
+Measure = Callable[[OnResult], Coroutine[Any, Any, list[Measurement]]]
 
 if TYPE_CHECKING:
     from blockproof.probe.runner import FollowUp
@@ -24,9 +28,11 @@ def targets_for(
     urls: tuple[str, ...] | list[str],
     platforms: tuple[str, ...],
     list_file: Path | None,
-    lab_scenario: str | None,
+    *,
+    allow_empty: bool = False,
 ) -> list[str]:
-    """The URLs to measure, deduplicated in order; empty means 'the lab scenario's own'."""
+    """The URLs to measure, deduplicated in order; empty (with ``allow_empty``) means
+    "whatever the caller measures by default" (a lab scenario's own URLs)."""
     from blockproof.platforms import profiles
     from blockproof.probe.runner import read_url_list
 
@@ -39,7 +45,7 @@ def targets_for(
         if platform is None:
             raise InputError(f"--platform {pid!r}: unknown; known: {', '.join(sorted(known))}")
         targets += [endpoint.url for endpoint in platform.endpoints]
-    if not targets and lab_scenario is None:
+    if not targets and not allow_empty:
         raise InputError("give at least one URL, --platform ID or --list FILE")
     return list(dict.fromkeys(targets))
 
@@ -59,37 +65,17 @@ def measurer(
     cc: str,
     asn: str,
     hide_asn: bool,
-    lab_scenario: str | None = None,
     resolver: str | None = "8.8.8.8:53",
     ca_file: str | None = None,
     concurrency: int = 8,
     follow_up: FollowUp | None = None,
-) -> Callable[[OnResult], Coroutine[Any, Any, list[Measurement]]]:
-    """An async function measuring ``targets`` once per call, reporting each result."""
+) -> Measure:
+    """An async function measuring ``targets`` on the real network once per call."""
     cc, asn = check_network(cc, asn)
 
-    if lab_scenario is not None:
-        from blockproof.lab import load_scenario
-        from blockproof.lab.check import resolve_scenario_path
-        from blockproof.lab.run import run_scenario
-
-        scenario = load_scenario(resolve_scenario_path(lab_scenario))
-
-        async def in_lab(on_result: OnResult) -> list[Measurement]:
-            return await run_scenario(
-                scenario,
-                targets or None,
-                concurrency=concurrency,
-                on_result=on_result,
-                hide_asn=hide_asn,
-                follow_up=follow_up,
-            )
-
-        return in_lab
-
     from blockproof.control.choice import choose_controls
+    from blockproof.custody.keys import config_dir
     from blockproof.experiments.web_connectivity import ProbeContext
-    from blockproof.probe.identity import config_dir
     from blockproof.probe.runner import run_urls
 
     controls = choose_controls(control, config_dir=config_dir())

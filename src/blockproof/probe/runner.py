@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blockproof.core.failures import unexpected_failure
 from blockproof.errors import InputError
 from blockproof.experiments.web_connectivity import ProbeContext, measure_url, validate_url
 from blockproof.model.measurement import Measurement
+from blockproof.netx.failures import unexpected_failure
 
 # Runs after a URL's measurement, before it is reported: may add x_ keys to it.
 FollowUp = Callable[[str, Measurement, ProbeContext], Awaitable[None]]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from blockproof.codec.jcs import canonicalize
 from blockproof.codec.ooni import measurement_to_json
+from blockproof.custody.keys import ProbeKey
+from blockproof.custody.signing import sign_measurement
 from blockproof.model.measurement import Measurement
-from blockproof.probe.identity import ProbeKey
 from blockproof.probe.spool import Spool, SpoolEntry
-from blockproof.signing import sign_measurement
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from blockproof.collector.proofs import ProofFormatError, Receipt, TreeHead, receipt_problems
+from blockproof.custody.proofs import ProofFormatError, Receipt, TreeHead, receipt_problems
 from blockproof.errors import InputError
 from blockproof.probe.spool import Spool, SpoolEntry, write_atomic
 

@@ -2,7 +2,11 @@
 
 ``blockproof simulate SCENARIO --probes N --days D --out FILE [--seed S]`` writes the
 measurements of a scenario (``scenario``: the TOML format, checked on load) as JSON
-lines and a truth file next to them (``campaign``: the generator). A campaign is dense
+lines and a truth file next to them (``campaign``: the generator, with ``world``: the
+simulated sites and interference, ``vprobe``: the virtual probe, driving the same Web
+Connectivity plan as the real one, and ``templates``: one classified line per URL and
+interference). The names carry ``Sim`` (``SimScenario``...) where the lab has its own
+(``lab.Scenario``) or the network stack does (``netx.network.Network``). A campaign is dense
 and clean, or, with a ``[density]`` table, as sparse and noisy as OONI's real data, with
 densities derived from a real sample of OONI's fastpath table (``densities.json``, made
 by ``scripts/derive_densities.py``). Used by the pipeline tests, the scale benchmarks
@@ -11,21 +15,21 @@ and the demo. docs/simulator.md is the manual.
 
 from blockproof.simulate.campaign import Campaign, SimulationError, SimulationResult, simulate
 from blockproof.simulate.scenario import (
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    resolve_scenario,
-    shipped_scenarios,
+    SimScenario,
+    SimScenarioError,
+    load_sim_scenario,
+    resolve_sim_scenario,
+    shipped_sim_scenarios,
 )
 
 __all__ = [
     "Campaign",
-    "Scenario",
-    "ScenarioError",
+    "SimScenario",
+    "SimScenarioError",
     "SimulationError",
     "SimulationResult",
-    "load_scenario",
-    "resolve_scenario",
-    "shipped_scenarios",
+    "load_sim_scenario",
+    "resolve_sim_scenario",
+    "shipped_sim_scenarios",
     "simulate",
 ]

@@ -15,7 +15,7 @@ sample of OONI's fastpath table (``densities.json``, made by
 ``scripts/derive_densities.py``; docs/simulator.md, "OONI-like campaigns").
 
 Loading is strict: an unknown key, a wrong type, a bad date, an unknown method or
-platform, an episode outside the campaign window... raises ``ScenarioError`` naming
+platform, an episode outside the campaign window... raises ``SimScenarioError`` naming
 the file, the key (``episode[2].restorations[0].end``) and the problem.
 """
 
@@ -36,7 +36,7 @@ from blockproof.core.bogons import is_bogon
 from blockproof.errors import ConfigError
 from blockproof.lab.scenario import blockpage_names
 from blockproof.platforms import platform_of_url, profiles
-from blockproof.tomlfile import read_toml
+from blockproof.tomlfile import located, read_toml
 
 __all__ = [
     "ALL_PLATFORMS",
@@ -49,15 +49,15 @@ __all__ = [
     "Episode",
     "Interval",
     "MethodInfo",
-    "Network",
-    "Scenario",
-    "ScenarioError",
+    "SimNetwork",
+    "SimScenario",
+    "SimScenarioError",
     "density_profile",
     "format_time",
-    "load_scenario",
-    "parse_scenario",
-    "resolve_scenario",
-    "shipped_scenarios",
+    "load_sim_scenario",
+    "parse_sim_scenario",
+    "resolve_sim_scenario",
+    "shipped_sim_scenarios",
 ]
 
 ALL_PLATFORMS = "all"
@@ -79,12 +79,11 @@ DEFAULT_HTTP_BLOCKPAGE = "isp_pk_nayatel_block_optin"
 DEFAULT_DNS_BLOCKPAGE = "dns_isp_pk_nayatel_safeweb"
 
 
-class ScenarioError(ConfigError):
+class SimScenarioError(ConfigError):
     """A malformed scenario: the message names the file, the key and the problem."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {problem}")
+        super().__init__(located(source, key, problem))
         self.source = source
         self.key = key
         self.problem = problem
@@ -156,7 +155,9 @@ FALSE_POSITIVE_KINDS: dict[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Network:
+class SimNetwork:
+    """A network (an AS) probes of the campaign stand in."""
+
     asn: int
     name: str
     share: float  # relative weight; the probes are apportioned by these
@@ -265,11 +266,13 @@ _DENSITY_NUMBERS: dict[str, tuple[float, float]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Scenario:
+class SimScenario:
+    """A campaign scenario, as loaded and checked from its TOML file."""
+
     name: str
     country: str
     start: datetime
-    networks: tuple[Network, ...]
+    networks: tuple[SimNetwork, ...]
     description: str = ""
     source: str = "<scenario>"
     days: int = 90
@@ -285,7 +288,7 @@ class Scenario:
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
 
-    def network(self, asn: int) -> Network:
+    def network(self, asn: int) -> SimNetwork:
         for network in self.networks:
             if network.asn == asn:
                 return network
@@ -308,7 +311,7 @@ class _Reader:
 
     def __init__(self, source: str, path: str, table: Any) -> None:
         if not isinstance(table, dict):
-            raise ScenarioError(source, path or "(top level)", "expected a table")
+            raise SimScenarioError(source, path or "(top level)", "expected a table")
         self.source = source
         self.path = path
         self.table: dict[str, Any] = table
@@ -317,8 +320,8 @@ class _Reader:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
-    def fail(self, name: str, problem: str) -> ScenarioError:
-        return ScenarioError(self.source, self.key(name), problem)
+    def fail(self, name: str, problem: str) -> SimScenarioError:
+        return SimScenarioError(self.source, self.key(name), problem)
 
     def has(self, name: str) -> bool:
         return name in self.table
@@ -438,7 +441,7 @@ def _parse_asn(reader: _Reader, name: str, value: Any) -> int:
     return number
 
 
-def _read_network(source: str, index: int, table: Any, *, density: bool) -> Network:
+def _read_network(source: str, index: int, table: Any, *, density: bool) -> SimNetwork:
     r = _Reader(source, f"network[{index}]", table)
     asn = _parse_asn(r, "asn", r.require("asn", (str, int)))
     name = r.require("name", str).strip()
@@ -452,7 +455,7 @@ def _read_network(source: str, index: int, table: Any, *, density: bool) -> Netw
         if not density:
             raise r.fail("runs_per_day", "needs a [density] table (an OONI-like campaign)")
         runs = r.number("runs_per_day", 0.0, 0.0, 1e6)
-    network = Network(
+    network = SimNetwork(
         asn=asn, name=name, share=share, mobile=r.get("mobile", bool, False), runs_per_day=runs
     )
     r.finish()
@@ -577,7 +580,7 @@ def _read_density(source: str, table: Any, urls: tuple[str, ...]) -> Density:
     return density
 
 
-def _read_networks_selector(r: _Reader, networks: tuple[Network, ...]) -> tuple[int, ...]:
+def _read_networks_selector(r: _Reader, networks: tuple[SimNetwork, ...]) -> tuple[int, ...]:
     raw = r.require("networks", (str, list))
     if isinstance(raw, str):
         selectors = {
@@ -608,7 +611,7 @@ def _read_episode(
     source: str,
     index: int,
     table: Any,
-    networks: tuple[Network, ...],
+    networks: tuple[SimNetwork, ...],
     urls: tuple[str, ...],
     window: Interval,
 ) -> Episode:
@@ -726,7 +729,7 @@ def _read_mix(
 
 
 def _read_answer(
-    r: _Reader, info: MethodInfo, networks: tuple[Network, ...], asns: tuple[int, ...]
+    r: _Reader, info: MethodInfo, networks: tuple[SimNetwork, ...], asns: tuple[int, ...]
 ) -> tuple[str, int]:
     if info.answer is None:
         for key in ("answer", "answer_asn"):
@@ -791,7 +794,7 @@ def _check_overlaps(source: str, episodes: tuple[Episode, ...]) -> None:
             b_end = b.end or datetime.max.replace(tzinfo=UTC)
             if a.start < b_end and b.start < a_end:
                 shared = ", ".join(f"AS{n}" for n in sorted(set(a.networks) & set(b.networks)))
-                raise ScenarioError(
+                raise SimScenarioError(
                     source,
                     f"episode[{j}]",
                     f"overlaps episode[{episodes.index(a)}] on {shared} for {a.platform!r}:"
@@ -799,8 +802,8 @@ def _check_overlaps(source: str, episodes: tuple[Episode, ...]) -> None:
                 )
 
 
-def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenario:
-    """A Scenario from parsed TOML; ScenarioError on any problem."""
+def parse_sim_scenario(data: Mapping[str, Any], *, source: str, name: str) -> SimScenario:
+    """A SimScenario from parsed TOML; SimScenarioError on any problem."""
     r = _Reader(source, "", dict(data))
     name = r.get("name", str, name)
     description = r.get("description", str, "")
@@ -823,7 +826,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
     seen: set[int] = set()
     for i, network in enumerate(networks):
         if network.asn in seen:
-            raise ScenarioError(source, f"network[{i}].asn", f"AS{network.asn} is listed twice")
+            raise SimScenarioError(source, f"network[{i}].asn", f"AS{network.asn} is listed twice")
         seen.add(network.asn)
     behaviour = _read_behaviour(source, r.get("behaviour", dict, {}), density=density is not None)
     default_rate = 0.005 if density is None else density.parameters()["stray_anomaly_rate"]
@@ -835,7 +838,7 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
     )
     r.finish()
     _check_overlaps(source, episodes)
-    return Scenario(
+    return SimScenario(
         name=name,
         country=country,
         start=start,
@@ -853,30 +856,30 @@ def parse_scenario(data: Mapping[str, Any], *, source: str, name: str) -> Scenar
     )
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_sim_scenario(path: str | Path) -> SimScenario:
     """Read and check a scenario file."""
-    source, data = read_toml(path, ScenarioError)
-    return parse_scenario(data, source=source, name=Path(path).stem)
+    source, data = read_toml(path, SimScenarioError)
+    return parse_sim_scenario(data, source=source, name=Path(path).stem)
 
 
-def shipped_scenarios() -> list[Path]:
+def shipped_sim_scenarios() -> list[Path]:
     """The scenario files that come with blockproof, sorted by name."""
     folder = resources.files("blockproof.simulate") / "scenarios"
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def resolve_scenario(name_or_path: str | Path) -> Scenario:
+def resolve_sim_scenario(name_or_path: str | Path) -> SimScenario:
     """Load a scenario file, or the shipped scenario of that name (``.toml`` optional)."""
     path = Path(name_or_path)
     if path.is_file():
-        return load_scenario(path)
+        return load_sim_scenario(path)
     stem = str(name_or_path).removesuffix(".toml")
-    shipped = shipped_scenarios()
+    shipped = shipped_sim_scenarios()
     for candidate in shipped:
         if candidate.stem == stem:
-            return load_scenario(candidate)
+            return load_sim_scenario(candidate)
     names = ", ".join(p.stem for p in shipped) or "(none)"
-    raise ScenarioError(
+    raise SimScenarioError(
         str(name_or_path),
         "",
         f"no such file, and no shipped scenario of that name; shipped: {names}",

@@ -33,7 +33,7 @@ from rich.table import Table
 from blockproof.pipeline.analyze import Event, analyze_store, save
 from blockproof.pipeline.ingest import ingest
 from blockproof.pipeline.store import Store
-from blockproof.simulate import resolve_scenario, simulate
+from blockproof.simulate import resolve_sim_scenario, simulate
 from blockproof.simulate.campaign import truth_path
 
 SCENARIO = "pakistan-2024-x"
@@ -216,7 +216,7 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
         f" (store: {store.root})"
     )
     started = time.monotonic()
-    scenario = resolve_scenario(SCENARIO)
+    scenario = resolve_sim_scenario(SCENARIO)
     if not out.exists():
         result = simulate(scenario, out, probes=probes, seed=0)
         console.print(f"  simulated: {result.summary()}", soft_wrap=True)

@@ -1,47 +1,199 @@
-"""The probe's evidence commands: upload, list, show, rm, verify, watch. Glue only."""
+"""The probe's commands: run, watch, and the evidence they leave (upload, list, show, rm, verify).
+
+Glue only: parse options, build what measures (the real network, or a lab scenario the
+command line injects), call the probe, print.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from blockproof.control.choice import OONI_TEST_HELPERS
+from blockproof.cli.base import EPILOG, line_writer, run_async, show_table
+from blockproof.cli.options import (
+    COLLECTOR_ENV,
+    collector_option,
+    control_option,
+    list_option,
+    network_options,
+    parse_duration,
+    platform_option,
+    spool_option,
+)
 from blockproof.errors import EXIT_FAILED, InputError
 from blockproof.loop import run_event_loop
+from blockproof.model.measurement import Measurement
 
-COLLECTOR_ENV = "BLOCKPROOF_COLLECTOR"
-CONTROL_ENV = "BLOCKPROOF_CONTROL"
+if TYPE_CHECKING:
+    from blockproof.probe.measure import Measure
+    from blockproof.probe.runner import FollowUp
 
-spool_option = click.option(
-    "--spool",
-    "spool_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The spool directory [default: $BLOCKPROOF_HOME/spool, else "
-    "~/.local/share/blockproof/spool].",
+
+def measurer(
+    targets: list[str],
+    *,
+    lab_scenario: str | None,
+    control: str | None,
+    cc: str,
+    asn: str,
+    hide_asn: bool,
+    resolver: str | None = "8.8.8.8:53",
+    ca_file: str | None = None,
+    concurrency: int = 8,
+    follow_up: FollowUp | None = None,
+) -> Measure:
+    """What measures ``targets``: the real network, or the lab scenario ``--lab`` names."""
+    from blockproof.probe import measure
+
+    if lab_scenario is None:
+        return measure.measurer(
+            targets, control=control, cc=cc, asn=asn, hide_asn=hide_asn, resolver=resolver,
+            ca_file=ca_file, concurrency=concurrency, follow_up=follow_up,
+        )  # fmt: skip
+    from blockproof.lab import load_scenario
+    from blockproof.lab.check import resolve_scenario_path
+    from blockproof.lab.run import run_scenario
+
+    measure.check_network(cc, asn)
+    scenario = load_scenario(resolve_scenario_path(lab_scenario))
+
+    async def in_lab(on_result: measure.OnResult) -> list[Measurement]:
+        return await run_scenario(
+            scenario, targets or None, concurrency=concurrency, on_result=on_result,
+            hide_asn=hide_asn, follow_up=follow_up,
+        )  # fmt: skip
+
+    return in_lab
+
+
+@click.command("run", epilog=EPILOG)
+@click.argument("urls", nargs=-1)
+@platform_option("Measure every endpoint of a platform (x, youtube, facebook, ...); repeatable.")
+@list_option
+@control_option
+@click.option(
+    "--resolver",
+    default="8.8.8.8:53",
+    show_default=True,
+    metavar="IP:PORT",
+    help="DNS-over-UDP resolver also asked (injected replies are recorded). '' to skip.",
 )
-collector_option = click.option(
-    "--collector",
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA PEM.")
+@click.option("--json", "as_json", is_flag=True, help="Print measurements as JSON lines on stdout.")
+@click.option("--output", type=click.File("w"), help="Also write measurements (JSONL) here.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@network_options
+@click.option(
+    "--via",
+    "vias",
+    multiple=True,
     metavar="URL",
-    envvar=COLLECTOR_ENV,
-    help=f"The collector to upload to (or set {COLLECTOR_ENV}).",
+    help="Also try each blocked URL through this proxy: socks5://HOST:PORT or "
+    "http://HOST:PORT (how VPN and Tor clients are exposed locally); repeatable.",
 )
-control_option = click.option(
-    "--control",
-    metavar="URL[,URL...]",
-    envvar=CONTROL_ENV,
-    help="Control servers (OONI's test-helper protocol: ours, `blockproof serve control`, "
-    "or OONI's), tried in order until one answers; 'none' measures without a control "
-    "(then only HTTPS successes can be judged). [default: $"
-    + CONTROL_ENV
-    + ", else `control` in config.toml in the probe's configuration directory, else "
-    "OONI's public test helpers: " + ", ".join(OONI_TEST_HELPERS) + "]",
+@click.option(
+    "--bypass/--no-bypass",
+    default=True,
+    show_default=True,
+    help="Try each blocked URL again with DNS over HTTPS and with a fragmented "
+    "ClientHello, and record which restores access (x_circumvention).",
 )
+@click.option(
+    "--throttling/--no-throttling",
+    default=True,
+    show_default=True,
+    help="With --platform: time the media, video and static endpoints that load, with "
+    "their SNI and with an innocuous one, to detect throttling (x_throttling).",
+)
+@spool_option
+@collector_option
+@click.option("--no-upload", is_flag=True, help="Keep measurements in the spool only.")
+def run_cmd(
+    urls: tuple[str, ...],
+    platforms: tuple[str, ...],
+    list_file: Path | None,
+    control: str | None,
+    resolver: str,
+    ca_file: str | None,
+    as_json: bool,
+    output: IO[str] | None,
+    concurrency: int,
+    cc: str,
+    asn: str,
+    hide_asn: bool,
+    lab_scenario: str | None,
+    spool_dir: Path | None,
+    collector: str | None,
+    no_upload: bool,
+    vias: tuple[str, ...] = (),
+    bypass: bool = True,
+    throttling: bool = True,
+) -> None:
+    """Measure URLs step by step (DNS, TCP, TLS, HTTP) and say whether and how each is blocked.
+
+    Then, for each blocked URL, which bypasses restore access (DNS over HTTPS, a
+    fragmented ClientHello, each --via proxy), and with --platform, whether the
+    endpoints that load (media, video, static) are throttled: the same download
+    with the site's SNI and with an innocuous one, on the same address.
+
+    Every measurement is signed with this probe's key (created on first run) and
+    written to the local spool before anything else; then, if a collector is
+    configured (--collector or BLOCKPROOF_COLLECTOR) and --no-upload is not
+    given, pending measurements are uploaded. Exits 1 if an upload failed.
+
+    Never records your IP address: measurements carry country and network only.
+    """
+    from blockproof.cli.console import progress_bar
+    from blockproof.custody.keys import load_or_create_key
+    from blockproof.netx.proxy import parse_proxy
+    from blockproof.probe.followups import FollowUps, throttling_targets
+    from blockproof.probe.measure import targets_for
+    from blockproof.probe.sink import Sink
+
+    targets = targets_for(urls, platforms, list_file, allow_empty=lab_scenario is not None)
+    follow_up = FollowUps(
+        bypass=bypass,
+        vias=tuple(parse_proxy(v) for v in vias),
+        throttling_urls=throttling_targets(platforms) if throttling else frozenset(),
+    )
+    measure = measurer(
+        targets,
+        control=control,
+        cc=cc,
+        asn=asn,
+        hide_asn=hide_asn,
+        lab_scenario=lab_scenario,
+        resolver=resolver,
+        ca_file=ca_file,
+        concurrency=concurrency,
+        follow_up=follow_up,
+    )
+    spool = open_spool(spool_dir)
+    sink = Sink(spool, load_or_create_key(), also=[line_writer(as_json, output)])
+
+    def done(m: Measurement) -> None:
+        sink(m)
+        bar.advance(bar.task_ids[0])
+
+    with progress_bar(len(targets) or None, "measuring") as bar:
+        measurements = run_async(measure(done))
+    show_table(measurements, f"lab scenario {lab_scenario}" if lab_scenario else "web_connectivity")
+    from blockproof.cli.console import function_table, stderr
+    from blockproof.platforms import profiles
+    from blockproof.probe.functions import by_function
+
+    for pid in dict.fromkeys(p.lower() for p in platforms):
+        platform = profiles()[pid]
+        stderr.print(function_table(platform.name, by_function(platform, measurements)))
+
+    stderr.print(f"{len(sink.entries)} measurements signed and spooled in {spool.root}")
+    if collector and not no_upload and not run_upload(spool, collector):
+        sys.exit(EXIT_FAILED)
 
 
 def open_spool(spool_dir: Path | None) -> Any:
@@ -54,7 +206,7 @@ def run_upload(spool: Any, collector: str, *, log_id: str | None = None, attempt
     """Upload pending measurements with a progress bar; print a summary; True if all went."""
     from rich.markup import escape
 
-    from blockproof.probe.console import progress_bar, stderr
+    from blockproof.cli.console import progress_bar, stderr
     from blockproof.probe.upload import RetryPolicy, upload
 
     pending = len(spool.pending())
@@ -108,18 +260,6 @@ def upload_cmd(
         sys.exit(EXIT_FAILED)
 
 
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'30m', '12h', '7d', '2w' (or combinations like '1d12h') as a timedelta."""
-    parts = _DURATION.findall(text.strip().lower())
-    if not parts or _DURATION.sub("", text.strip().lower()).strip():
-        raise InputError(f"{text!r}: expected a duration like 30m, 12h, 7d or 2w")
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
-
-
 def _parse_since(text: str) -> datetime:
     try:
         day = datetime.fromisoformat(text)
@@ -165,7 +305,7 @@ def list_cmd(
     """List the spool's measurements, newest last."""
     from rich.table import Table
 
-    from blockproof.probe.console import stderr
+    from blockproof.cli.console import stderr
 
     spool = open_spool(spool_dir)
     entries = spool.entries(tuple(state) or ("pending", "uploaded", "rejected"))
@@ -223,7 +363,7 @@ def show_cmd(spool_dir: Path | None, ref: str) -> None:
 @click.option("--yes", is_flag=True, help="Do it (without --yes, only say what would go).")
 def rm_cmd(spool_dir: Path | None, older_than: str, include_pending: bool, yes: bool) -> None:
     """Remove old measurements from the spool (uploaded and rejected ones by default)."""
-    from blockproof.probe.console import stderr
+    from blockproof.cli.console import stderr
 
     spool = open_spool(spool_dir)
     cutoff = datetime.now(UTC) - parse_duration(older_than)
@@ -284,8 +424,8 @@ def verify_cmd(
 
     Exits 0 if every check passes, 1 otherwise.
     """
-    from blockproof.collector.proofs import ProofFormatError
-    from blockproof.verification import Verification, verify_measurement_file
+    from blockproof.custody.proofs import ProofFormatError
+    from blockproof.custody.verify import Verification, verify_measurement_file
 
     if not files:
         raise InputError("give a measurement file (or --consistency OLD NEW)")
@@ -312,7 +452,7 @@ def verify_cmd(
 def _consistency(
     files: tuple[Path, ...], proof_file: Path | None, collector: str | None, log_id: str | None
 ) -> Any:
-    from blockproof.verification import (
+    from blockproof.custody.verify import (
         _read_json,
         check_consistency,
         load_tree_head,
@@ -346,7 +486,7 @@ def _consistency(
 
 
 def _print_verifications(results: list[Any], as_json: bool) -> None:
-    from blockproof.probe.console import stderr
+    from blockproof.cli.console import stderr
 
     for result in results:
         if as_json:
@@ -361,13 +501,7 @@ def _print_verifications(results: list[Any], as_json: bool) -> None:
 
 @click.command("watch")
 @click.argument("urls", nargs=-1)
-@click.option(
-    "--platform",
-    "platforms",
-    multiple=True,
-    metavar="ID",
-    help="Measure this platform's endpoints (e.g. x, youtube); repeatable.",
-)
+@platform_option("Measure this platform's endpoints (e.g. x, youtube); repeatable.")
 @click.option(
     "--every",
     default="30m",
@@ -377,10 +511,7 @@ def _print_verifications(results: list[Any], as_json: bool) -> None:
 )
 @click.option("--rounds", type=click.IntRange(1), help="Stop after N rounds [default: never].")
 @control_option
-@click.option("--cc", default="ZZ", show_default=True, help="Your country code.")
-@click.option("--asn", default="AS0", show_default=True, help="Your network, e.g. AS17557.")
-@click.option("--hide-asn", is_flag=True, help="Record AS0 instead of your network.")
-@click.option("--lab", "lab_scenario", metavar="SCENARIO", help="Measure inside a lab scenario.")
+@network_options
 @spool_option
 @collector_option
 def watch_cmd(
@@ -401,13 +532,13 @@ def watch_cmd(
     One line per round on stderr. Survives network loss (measurements wait in
     the spool) and restarts. See docs/collector.md for a systemd unit.
     """
-    from blockproof.probe.console import stderr
-    from blockproof.probe.measure import measurer, targets_for
+    from blockproof.cli.console import stderr
+    from blockproof.probe.measure import targets_for
     from blockproof.probe.sink import Sink
     from blockproof.probe.upload import RetryPolicy
     from blockproof.probe.watch import Schedule, watch
 
-    targets = targets_for(urls, platforms, None, lab_scenario)
+    targets = targets_for(urls, platforms, None, allow_empty=lab_scenario is not None)
     period = parse_duration(every).total_seconds()
     if period < 1:
         raise InputError("--every must be at least 1s")
@@ -436,14 +567,14 @@ def watch_cmd(
 
 
 def _probe_key() -> Any:
-    from blockproof.probe.identity import load_or_create_key
+    from blockproof.custody.keys import load_or_create_key
 
     return load_or_create_key()
 
 
-COMMANDS = (upload_cmd, list_cmd, show_cmd, rm_cmd, verify_cmd, watch_cmd)
+COMMANDS = (run_cmd, upload_cmd, list_cmd, show_cmd, rm_cmd, verify_cmd, watch_cmd)
 
 
-def register(group: click.Group) -> None:
+def register(main: click.Group, serve: click.Group) -> None:
     for command in COMMANDS:
-        group.add_command(command)
+        main.add_command(command)

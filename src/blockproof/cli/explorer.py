@@ -6,17 +6,13 @@ from pathlib import Path
 
 import click
 
+from blockproof.cli.options import store_option
 from blockproof.errors import InputError
 
 
 @click.command("report")
 @click.argument("event_id")
-@click.option(
-    "--store",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The store (after `blockproof analyze`).",
-)
+@store_option("The store (after `blockproof analyze`).", exists=True, as_path=True)
 @click.option(
     "--out",
     required=True,
@@ -39,11 +35,11 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
     and limits, sample measurements with the SHA-256 of their bytes and their
     signatures, and how to verify them with `blockproof verify`.
     """
+    from blockproof.cli.console import stderr
+    from blockproof.cli.pipeline import need_pipeline
     from blockproof.explorer.evidence import gather
     from blockproof.explorer.report import render_html
-    from blockproof.pipeline.commands import need_pipeline
     from blockproof.pipeline.store import Store
-    from blockproof.probe.console import stderr
 
     need_pipeline()
     kind = out.suffix.lower()
@@ -66,16 +62,11 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
             html.replace(out)
     finally:
         html.unlink(missing_ok=True)
-    stderr.print(f"report for {evidence.event['id']} written to {out}", soft_wrap=True)
+    stderr.print(f"report for {evidence.event.id} written to {out}", soft_wrap=True)
 
 
 @click.command("explorer")
-@click.option(
-    "--store",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The store (after `blockproof analyze`).",
-)
+@store_option("The store (after `blockproof analyze`).", exists=True, as_path=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8082, show_default=True, type=click.IntRange(0, 65535))
 def serve_explorer(store: Path, host: str, port: int) -> None:
@@ -114,6 +105,6 @@ def serve_store(store: Path, host: str = "127.0.0.1", port: int = 8082) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def register(group: click.Group, serve: click.Group) -> None:
-    group.add_command(report_cmd)
+def register(main: click.Group, serve: click.Group) -> None:
+    main.add_command(report_cmd)
     serve.add_command(serve_explorer)

@@ -41,8 +41,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blockproof.custody.signing import key_id, public_key_raw
 from blockproof.errors import ConfigError
-from blockproof.signing import key_id, public_key_raw
 
 __all__ = ["KEY_FILE", "ProbeKey", "config_dir", "load_or_create_key"]
 

@@ -25,13 +25,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from blockproof.codec.jcs import canonicalize
-from blockproof.collector.merkle import (
+from blockproof.custody.merkle import (
     EMPTY_ROOT,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
 )
-from blockproof.signing import key_id as key_id_of
+from blockproof.custody.signing import key_id as key_id_of
 
 TREE_HEAD_CONTEXT = b"blockproof-tree-head-v1\n"
 

@@ -1,54 +1,6 @@
-"""The collector's durable storage: an append-only segment log with group commit.
+"""``SegmentLog``: appending records durably, and recovering the log when it opens.
 
-Theory of operation
-===================
-
-A measurement is acknowledged only once it is on disk. This module is the disk
-part: ``SegmentLog`` appends records and makes them durable, ``GroupCommitter``
-lets many concurrent submitters share one ``fdatasync``, so that durability
-costs latency (about one disk flush) but not throughput.
-
-Files
------
-A log is one directory of *segment files*::
-
-    segment-000000000000.log  segment-000000000001.log  ...
-
-The number in the name is the segment's sequence number (0, 1, 2, ...),
-zero-padded to twelve digits so that names sort in log order. Only the last
-segment is ever written; the others are *sealed*. Files with other names are
-ignored. A new segment is started when the next record would make the current
-one larger than ``segment_bytes`` (default 64 MiB); a segment always holds at
-least one record, so a record larger than ``segment_bytes`` gets a segment of
-its own.
-
-Every segment starts with a 32-byte header; all integers are little-endian::
-
-    offset  size  field
-    0       8     magic  b"\\xffBPLOG\\r\\n"
-    8       4     format version (1)
-    12      4     segment number (must match the file name)
-    16      8     ordinal of the segment's first record (= records in earlier segments)
-    24      4     reserved (0)
-    28      4     zlib.crc32 of bytes 0..27
-
-followed by records, each a 24-byte header and the payload::
-
-    0       4     magic  b"\\xffBPR"
-    4       4     payload length (at most MAX_RECORD_BYTES, 16 MiB)
-    8       8     the record's ordinal: its 0-based index in the whole log
-    16      4     zlib.crc32 of the payload
-    20      4     zlib.crc32 of bytes 0..19 (the header checksum)
-    24      n     payload
-
-Why these fields: ``0xff`` never occurs in UTF-8, so a magic cannot appear by
-chance inside JSON payloads (the recovery scan below looks for it). The header
-checksum is verified before the length is believed, so a garbled length never
-makes a reader allocate gigabytes. The ordinal in every record (and the first
-ordinal in every segment header) makes misplaced bytes, a record copied from
-elsewhere or a missing segment visible instead of silently renumbering what
-follows. A ``Position`` names a record: ordinal, segment number, byte offset of
-the record header in the segment file, payload length.
+The file format is in ``framing``; this module writes it and makes it durable.
 
 Writing
 -------
@@ -130,82 +82,42 @@ One writer per directory (the collector's data-directory lock sees to that).
 ``append`` is serialised by a lock and meant to run in one worker thread;
 ``read``, ``records`` and ``len`` may run concurrently in other threads and see
 only records whose batch is complete.
-
-Group commit
-------------
-``GroupCommitter.append(payload)`` queues the payload and waits. While one batch
-is being written and flushed in the committer's own worker thread, new
-submissions queue up; as soon as the disk is free they all go out as the next
-batch, with one ``fdatasync`` between them. There is no timer: a lone
-submission is written at once, and under load the batch grows by itself to
-whatever arrived during the previous flush (bounded by ``max_batch_records``
-and ``max_batch_bytes``). After a batch is durable, ``before_ack`` runs on the
-event loop thread with the batch's ``(Position, payload)`` pairs, in ordinal
-order, and only then do the submitters resume: the collector appends the Merkle
-leaves and signs the tree head there, so no receipt refers to a record that is
-not both on disk and in a signed tree head.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import errno as errno_codes
 import os
-import re
-import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from blockproof.collector.segments.framing import (
+    MAX_RECORD_BYTES,
+    RECORD_HEADER_SIZE,
+    SEGMENT_FILE_NAME,
+    SEGMENT_HEADER_SIZE,
+    Position,
+    RecordScanner,
+    check_record_header,
+    check_segment_header,
+    pack_record_header,
+    pack_segment_header,
+    pread_exactly,
+    segment_name,
+    valid_record_after,
+)
 from blockproof.errors import EXIT_FAILED, BlockproofError
-
-__all__ = [
-    "DEFAULT_SEGMENT_BYTES",
-    "MAX_RECORD_BYTES",
-    "RECORD_HEADER_SIZE",
-    "SEGMENT_HEADER_SIZE",
-    "BeforeAck",
-    "CorruptLogError",
-    "GroupCommitter",
-    "LogClosedError",
-    "LogWriteError",
-    "Position",
-    "Recovery",
-    "SegmentLog",
-    "segment_name",
-]
-
-MAX_RECORD_BYTES = 16 * 1024 * 1024
-"""Largest payload accepted by ``append`` and believed by readers."""
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
-SEGMENT_MAGIC = b"\xffBPLOG\r\n"
-SEGMENT_VERSION = 1
-_SEGMENT_HEADER = struct.Struct("<8sIIQII")
-SEGMENT_HEADER_SIZE = _SEGMENT_HEADER.size  # 32
-
-RECORD_MAGIC = b"\xffBPR"
-_RECORD_PREFIX = struct.Struct("<4sIQI")  # everything the header checksum covers
-_RECORD_HEADER = struct.Struct("<4sIQII")
-RECORD_HEADER_SIZE = _RECORD_HEADER.size  # 24
-_CRC = struct.Struct("<I")
-
-_NAME = re.compile(r"segment-(\d{12})\.log")
-_READ_CHUNK = 4 * 1024 * 1024
 _READER_FDS = 16  # open read descriptors kept for ``read``
-
-
-def segment_name(number: int) -> str:
-    """The file name of segment ``number``: ``segment-000000000042.log``."""
-    return f"segment-{number:012d}.log"
 
 
 # ---------------------------------------------------------------------- errors
@@ -248,29 +160,6 @@ class LogClosedError(BlockproofError):
     exit_code = EXIT_FAILED
 
 
-# ------------------------------------------------------------------ positions
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a record is: enough to read it back with one ``pread``.
-
-    ``offset`` is the byte offset of the record *header* in segment file number
-    ``segment``; ``length`` is the payload length (the record occupies
-    ``RECORD_HEADER_SIZE + length`` bytes).
-    """
-
-    ordinal: int
-    segment: int
-    offset: int
-    length: int
-
-    @property
-    def end(self) -> int:
-        """Offset just past the record in its segment."""
-        return self.offset + RECORD_HEADER_SIZE + self.length
-
-
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What ``SegmentLog.open`` found and repaired.
@@ -307,16 +196,6 @@ class _Segment:
 # --------------------------------------------------------------- low-level I/O
 
 
-def _segment_header(number: int, first_ordinal: int) -> bytes:
-    head = _SEGMENT_HEADER.pack(SEGMENT_MAGIC, SEGMENT_VERSION, number, first_ordinal, 0, 0)
-    return head[:-4] + _CRC.pack(zlib.crc32(head[:-4]))
-
-
-def _record_header(ordinal: int, payload: bytes) -> bytes:
-    prefix = _RECORD_PREFIX.pack(RECORD_MAGIC, len(payload), ordinal, zlib.crc32(payload))
-    return prefix + _CRC.pack(zlib.crc32(prefix))
-
-
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
     """Write all of ``data`` at ``offset`` (``pwrite`` may write less than asked)."""
     view = memoryview(data)
@@ -328,173 +207,10 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
-def _pread_exactly(fd: int, size: int, offset: int) -> bytes:
-    """``size`` bytes at ``offset``, or fewer only at the end of the file."""
-    data = os.pread(fd, size, offset)
-    if len(data) == size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = os.pread(fd, size - got, offset + got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
 def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _check_record_header(header: bytes | memoryview) -> tuple[int, int, int] | str:
-    """(length, ordinal, payload crc) of a record header, or what is wrong with it."""
-    magic, length, ordinal, payload_crc, header_crc = _RECORD_HEADER.unpack_from(header)
-    if magic != RECORD_MAGIC:
-        return "no record magic"
-    if zlib.crc32(header[: _RECORD_PREFIX.size]) != header_crc:
-        return "bad record header checksum"
-    if length > MAX_RECORD_BYTES:
-        return f"record length {length} exceeds the maximum {MAX_RECORD_BYTES}"
-    return length, ordinal, payload_crc
-
-
-def _check_segment_header(header: bytes, number: int, first_ordinal: int) -> str | None:
-    """What is wrong with a segment header, or None."""
-    magic, version, stored_number, stored_first, _reserved, crc = _SEGMENT_HEADER.unpack(header)
-    if magic != SEGMENT_MAGIC:
-        return "no segment magic"
-    if zlib.crc32(header[:-4]) != crc:
-        return "bad segment header checksum"
-    if version != SEGMENT_VERSION:
-        return f"unknown segment format version {version}"
-    if stored_number != number:
-        return f"the header says segment {stored_number}"
-    if stored_first != first_ordinal:
-        return (
-            f"the segment starts at record {stored_first} but the segments before it "
-            f"hold {first_ordinal} records (records are missing)"
-        )
-    return None
-
-
-class _Scanner:
-    """Reads one segment's records from ``start`` to ``stop``, in large chunks.
-
-    Iterating yields ``(Position, payload view)``; a view is valid until the
-    caller drops it (chunks are never reused). The scan stops at ``stop`` or at
-    the first record that is not whole and valid; then ``problem`` says why and
-    ``end`` is the offset just past the last good record.
-    """
-
-    def __init__(self, path: Path, number: int, start: int, stop: int, ordinal: int) -> None:
-        self.path = path
-        self.number = number
-        self.stop = stop
-        self.end = start
-        self.ordinal = ordinal
-        self.records = 0
-        self.problem: str | None = None
-
-    def __iter__(self) -> Iterator[tuple[Position, memoryview]]:
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            yield from self._scan(fd)
-        finally:
-            os.close(fd)
-
-    def _fill(self, fd: int, view: memoryview, pos: int, base: int, need: int) -> memoryview:
-        """A new buffer: the unread rest of ``view`` plus at least ``need`` bytes if any."""
-        rest = len(view) - pos
-        file_pos = base + len(view)
-        want = min(max(_READ_CHUNK, need - rest), self.stop - file_pos)
-        buf = bytearray(rest + want)
-        buf[:rest] = view[pos:]
-        got = rest
-        while got < len(buf):
-            n = os.preadv(fd, [memoryview(buf)[got:]], file_pos + got - rest)
-            if n == 0:
-                break
-            got += n
-        return memoryview(buf)[:got]
-
-    def _scan(self, fd: int) -> Iterator[tuple[Position, memoryview]]:
-        view = memoryview(b"")
-        base = self.end  # file offset of view[0]
-        pos = 0
-        while True:
-            offset = base + pos
-            if offset >= self.stop:
-                return
-            if len(view) - pos < RECORD_HEADER_SIZE:
-                view = self._fill(fd, view, pos, base, RECORD_HEADER_SIZE)
-                base, pos = offset, 0
-                if len(view) < RECORD_HEADER_SIZE:
-                    self.problem = "incomplete record header"
-                    return
-            checked = _check_record_header(view[pos : pos + RECORD_HEADER_SIZE])
-            if isinstance(checked, str):
-                self.problem = checked
-                return
-            length, ordinal, payload_crc = checked
-            if ordinal != self.ordinal:
-                self.problem = f"record {ordinal} where record {self.ordinal} belongs"
-                return
-            total = RECORD_HEADER_SIZE + length
-            if len(view) - pos < total:
-                view = self._fill(fd, view, pos, base, total)
-                base, pos = offset, 0
-                if len(view) < total:
-                    self.problem = "incomplete record payload"
-                    return
-            payload = view[pos + RECORD_HEADER_SIZE : pos + total]
-            if zlib.crc32(payload) != payload_crc:
-                self.problem = "bad payload checksum"
-                return
-            yield Position(ordinal, self.number, offset, length), payload
-            pos += total
-            self.end = offset + total
-            self.ordinal += 1
-            self.records += 1
-
-
-def _valid_record_after(path: Path, offset: int, size: int, ordinal: int) -> int | None:
-    """Offset of a whole valid record with ordinal >= ``ordinal`` after ``offset``, if any.
-
-    Used to tell a torn tail (nothing valid after the damage) from damage in
-    the middle of the log. Looks for the record magic and checks every
-    candidate completely, so bytes that merely look like a header do not count.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        start = offset + 1
-        while start < size:
-            chunk = _pread_exactly(fd, min(_READ_CHUNK, size - start), start)
-            if not chunk:
-                return None
-            hit = chunk.find(RECORD_MAGIC)
-            while hit >= 0:
-                candidate = start + hit
-                header = _pread_exactly(fd, RECORD_HEADER_SIZE, candidate)
-                if len(header) == RECORD_HEADER_SIZE:
-                    checked = _check_record_header(header)
-                    if not isinstance(checked, str):
-                        length, found, payload_crc = checked
-                        end = candidate + RECORD_HEADER_SIZE + length
-                        if found >= ordinal and end <= size:
-                            payload = _pread_exactly(fd, length, candidate + RECORD_HEADER_SIZE)
-                            if zlib.crc32(payload) == payload_crc:
-                                return candidate
-                hit = chunk.find(RECORD_MAGIC, hit + 1)
-            if start + len(chunk) >= size:
-                return None
-            start += max(1, len(chunk) - (len(RECORD_MAGIC) - 1))  # a magic may straddle
-        return None
     finally:
         os.close(fd)
 
@@ -518,9 +234,9 @@ class _Chunk:
 class SegmentLog:
     """An append-only, crash-safe log of byte payloads, numbered 0, 1, 2, ...
 
-    Open with ``SegmentLog.open(directory)`` (see the module docstring for the
-    format and the recovery rules). ``append`` returns only after its batch is
-    fdatasynced; ``read``, ``records`` and ``len`` see only such records.
+    Open with ``SegmentLog.open(directory)`` (the format is in ``framing``, the
+    recovery rules in the module docstring). ``append`` returns only after its batch
+    is fdatasynced; ``read``, ``records`` and ``len`` see only such records.
     """
 
     def __init__(
@@ -633,7 +349,7 @@ class SegmentLog:
                 in_segment = 0
                 chunk = _Chunk(chunk.number + 1, size, ordinal, new=True)
                 chunks.append(chunk)
-            chunk.parts.append(_record_header(ordinal, payload))
+            chunk.parts.append(pack_record_header(ordinal, payload))
             chunk.parts.append(payload)
             chunk.records += 1
             positions.append(Position(ordinal, chunk.number, size, len(payload)))
@@ -735,14 +451,14 @@ class SegmentLog:
                 or position.end > segment.size
             ):
                 raise ValueError(f"{position}: not a record of this log")
-            data = _pread_exactly(
+            data = pread_exactly(
                 self._reader(segment), RECORD_HEADER_SIZE + position.length, position.offset
             )
         problem: str | None = None
         if len(data) < RECORD_HEADER_SIZE + position.length:
             problem = "the segment is shorter than it was"
         else:
-            checked = _check_record_header(data[:RECORD_HEADER_SIZE])
+            checked = check_record_header(data[:RECORD_HEADER_SIZE])
             if isinstance(checked, str):
                 problem = checked
             elif checked[:2] != (position.length, position.ordinal):
@@ -784,7 +500,7 @@ class SegmentLog:
         for segment in segments:
             if segment.first_ordinal + segment.records <= start:
                 continue
-            scanner = _Scanner(
+            scanner = RecordScanner(
                 segment.path,
                 segment.number,
                 SEGMENT_HEADER_SIZE,
@@ -837,7 +553,9 @@ class SegmentLog:
 def _recover(directory: Path, dir_fd: int, create: bool) -> tuple[list[_Segment], int, Recovery]:
     """Check every segment, cut a torn tail; the segments and a write descriptor for the last."""
     numbers = sorted(
-        int(match.group(1)) for name in os.listdir(directory) if (match := _NAME.fullmatch(name))
+        int(match.group(1))
+        for name in os.listdir(directory)
+        if (match := SEGMENT_FILE_NAME.fullmatch(name))
     )
     if not numbers:
         if not create:
@@ -875,22 +593,22 @@ def _recover(directory: Path, dir_fd: int, create: bool) -> tuple[list[_Segment]
 
 def _write_segment_header(fd: int, dir_fd: int, number: int, first_ordinal: int) -> None:
     """Write and flush a segment header, then make the file's name durable too."""
-    _pwrite_all(fd, _segment_header(number, first_ordinal), 0)
+    _pwrite_all(fd, pack_segment_header(number, first_ordinal), 0)
     os.fdatasync(fd)
     os.fsync(dir_fd)
 
 
-def _scan_segment(path: Path, number: int, ordinal: int) -> _Scanner:
+def _scan_segment(path: Path, number: int, ordinal: int) -> RecordScanner:
     """Check a segment's header and read all its records; the finished scan."""
     with path.open("rb") as file:
         header = file.read(SEGMENT_HEADER_SIZE)
         size = os.fstat(file.fileno()).st_size
     if len(header) < SEGMENT_HEADER_SIZE:
         raise CorruptLogError(path, 0, "incomplete segment header")
-    problem = _check_segment_header(header, number, ordinal)
+    problem = check_segment_header(header, number, ordinal)
     if problem is not None:
         raise CorruptLogError(path, 0, problem)
-    scanner = _Scanner(path, number, SEGMENT_HEADER_SIZE, size, ordinal)
+    scanner = RecordScanner(path, number, SEGMENT_HEADER_SIZE, size, ordinal)
     for _record in scanner:
         pass
     return scanner
@@ -925,7 +643,7 @@ def _recover_last(
         segment = _Segment(number, path, ordinal, scanner.records, scanner.end)
         if scanner.problem is None:
             return segment, fd, Recovery(segments=0, records=scanner.ordinal)
-        later = _valid_record_after(path, scanner.end, size, scanner.ordinal)
+        later = valid_record_after(path, scanner.end, size, scanner.ordinal)
         if later is not None:
             raise CorruptLogError(
                 path, scanner.end, f"{scanner.problem}, followed by a valid record at byte {later}"
@@ -947,170 +665,3 @@ def _recover_last(
     except BaseException:
         os.close(fd)
         raise
-
-
-# ------------------------------------------------------------- group commit
-
-BeforeAck = Callable[[Sequence[tuple[Position, bytes]]], None]
-"""Called on the event loop with each durable batch, before its submitters resume."""
-
-
-@dataclass(slots=True)
-class _Waiting:
-    payload: bytes
-    future: asyncio.Future[Position]
-
-
-class GroupCommitter:
-    """Many concurrent ``append`` calls, few ``fdatasync`` calls (see the module docstring).
-
-    ``append`` resolves once the payload's batch is durable and ``before_ack``
-    has seen it. A failed batch fails exactly its own submitters (with
-    ``LogWriteError``); the committer goes on with the next batch. Cancelling a
-    waiting submitter only stops its wait: its payload is still written (and
-    passed to ``before_ack``), and nothing else in the batch is affected.
-    If ``before_ack`` raises, its batch's submitters get that exception and the
-    committer stops (``LogClosedError``), since whoever keeps state next to the
-    log is now behind it. ``aclose`` writes what is queued and stops; it does
-    not close the log.
-    """
-
-    def __init__(
-        self,
-        log: SegmentLog,
-        *,
-        max_batch_records: int = 1024,
-        max_batch_bytes: int = 16 * 1024 * 1024,
-        before_ack: BeforeAck | None = None,
-    ) -> None:
-        if max_batch_records < 1 or max_batch_bytes < 1:
-            raise ValueError("batch limits must be positive")
-        self._log = log
-        self._max_records = max_batch_records
-        self._max_bytes = max_batch_bytes
-        self._before_ack = before_ack
-        self._queue: collections.deque[_Waiting] = collections.deque()
-        self._queued_bytes = 0
-        self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment-log")
-        self._closed = False
-        self._stopped: BaseException | None = None
-        self.batches = 0
-        """Batches written so far (each cost one fdatasync)."""
-
-    async def append(self, payload: bytes) -> Position:
-        """Log ``payload``; return its position once it is durable and acknowledged."""
-        return await self.enqueue(payload)
-
-    def enqueue(self, payload: bytes) -> asyncio.Future[Position]:
-        """Queue ``payload`` now; the future resolves as ``append`` returns (no task made).
-
-        Cancelling the returned future only abandons the wait, as with ``append``.
-        """
-        if self._stopped is not None:
-            raise LogClosedError("the group committer stopped") from self._stopped
-        if self._closed:
-            raise LogClosedError("the group committer is closed")
-        if len(payload) > MAX_RECORD_BYTES:
-            raise ValueError(f"a record may be at most {MAX_RECORD_BYTES} bytes")
-        loop = asyncio.get_running_loop()
-        waiting = _Waiting(bytes(payload), loop.create_future())
-        self._queue.append(waiting)
-        self._queued_bytes += len(waiting.payload)
-        if self._task is None:
-            self._task = loop.create_task(self._drain())
-        return waiting.future
-
-    async def aclose(self) -> None:
-        """Write everything queued, then refuse new appends. The log stays open."""
-        self._closed = True
-        if self._task is not None:
-            await asyncio.wait([self._task])
-        self._executor.shutdown(wait=False)
-
-    async def _gather(self) -> None:
-        """Let submitters that are ready to run join the next batch.
-
-        Yields to the event loop while the queue keeps growing (a few loop
-        turns at most, no timer): submitters woken by the previous batch's
-        acknowledgement get to queue their next payload first. At low load the
-        queue stops growing at once and the batch goes out immediately.
-        """
-        seen = -1
-        for _turn in range(8):
-            if len(self._queue) == seen or len(self._queue) >= self._max_records:
-                return
-            if self._queued_bytes >= self._max_bytes:
-                return
-            seen = len(self._queue)
-            await asyncio.sleep(0)
-
-    def _take_batch(self) -> list[_Waiting]:
-        batch = [self._queue.popleft()]
-        size = len(batch[0].payload)
-        while self._queue and len(batch) < self._max_records:
-            if size + len(self._queue[0].payload) > self._max_bytes:
-                break
-            waiting = self._queue.popleft()
-            batch.append(waiting)
-            size += len(waiting.payload)
-        self._queued_bytes -= size
-        return batch
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        batch: list[_Waiting] = []
-        try:
-            while True:
-                await self._gather()
-                if not self._queue:
-                    return
-                batch = self._take_batch()
-                payloads = [waiting.payload for waiting in batch]
-                try:
-                    positions = await loop.run_in_executor(
-                        self._executor, self._log.append, payloads
-                    )
-                except Exception as exc:
-                    _fail(batch, exc)
-                    batch = []
-                    continue
-                self.batches += 1
-                if self._before_ack is not None:
-                    try:
-                        self._before_ack(list(zip(positions, payloads, strict=True)))
-                    except Exception as exc:
-                        self._stop(exc, batch)
-                        return
-                for waiting, position in zip(batch, positions, strict=True):
-                    if not waiting.future.done():
-                        waiting.future.set_result(position)
-                batch = []
-        except asyncio.CancelledError as exc:
-            # The loop is shutting down: whether the batch in flight landed is unknown,
-            # and the state kept by before_ack may be behind the log from now on.
-            self._stop(exc, batch)
-            raise
-        finally:
-            self._task = None
-
-    def _stop(self, exc: BaseException, batch: list[_Waiting]) -> None:
-        """Fail ``batch`` with ``exc`` and everything queued with ``LogClosedError``."""
-        self._stopped = exc
-        if isinstance(exc, asyncio.CancelledError):
-            for waiting in batch:
-                waiting.future.cancel()
-        else:
-            _fail(batch, exc)
-        queued = list(self._queue)
-        self._queue.clear()
-        self._queued_bytes = 0
-        closed = LogClosedError("the group committer stopped")
-        closed.__cause__ = exc
-        _fail(queued, closed)
-
-
-def _fail(batch: list[_Waiting], exc: BaseException) -> None:
-    for waiting in batch:
-        if not waiting.future.done():
-            waiting.future.set_exception(exc)

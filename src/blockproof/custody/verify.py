@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from blockproof.codec.jcs import CanonicalizationError, canonicalize
-from blockproof.collector.proofs import (
+from blockproof.custody.proofs import (
     ProofFormatError,
     Receipt,
     TreeHead,
     consistency_problems,
     receipt_problems,
 )
-from blockproof.signing import SignatureStatus, verify_measurement
+from blockproof.custody.signing import SignatureStatus, verify_measurement
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ The collector receives bytes and needs both the canonical bytes of the whole
 measurement (its transparency-log leaf) and the check; ``check_and_canonicalize``
 parses and canonicalizes once and derives the signed part from the canonical
 bytes instead of canonicalizing again. Nothing here touches files (the probe's
-key lives in ``probe.identity``).
+key lives in ``custody.keys``).
 """
 
 from __future__ import annotations

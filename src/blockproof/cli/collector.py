@@ -4,48 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from blockproof.cli.options import public_server_options
 from blockproof.errors import InputError
 
-F = TypeVar("F", bound=Callable[..., Any])
 MIN_TOKEN_LENGTH = 16
-
-
-def public_server_options(rate: float, burst: int, max_connections: int) -> Callable[[F], F]:
-    """``--rate-limit``, ``--rate-burst`` and ``--max-connections``, shared by the public
-    servers (collector and control server)."""
-
-    def decorate(func: F) -> F:
-        func = click.option(
-            "--max-connections",
-            default=max_connections,
-            show_default=True,
-            type=click.IntRange(1, 1_000_000),
-            help="Open connections at most; beyond, new requests get 503.",
-        )(func)
-        func = click.option(
-            "--rate-burst",
-            default=burst,
-            show_default=True,
-            type=click.IntRange(1, 1_000_000),
-            help="Requests a client address may send at once before --rate-limit applies.",
-        )(func)
-        func = click.option(
-            "--rate-limit",
-            default=rate,
-            show_default=True,
-            type=click.FloatRange(0, 1_000_000),
-            help="Requests per second allowed per client address on average (a token "
-            "bucket); beyond, 429 with Retry-After. 0 turns the limit off.",
-        )(func)
-        return func
-
-    return decorate
 
 
 def read_admin_token(token_file: Path | None) -> str | None:
@@ -172,8 +138,8 @@ def export_cmd(data_dir: Path, out: Path) -> None:
     against OUT/tree-head.json), so exported measurements stay verifiable.
     The collector must be stopped (the export holds the data directory's lock).
     """
+    from blockproof.cli.console import stderr
     from blockproof.collector.export import export
-    from blockproof.probe.console import stderr
 
     report = export(data_dir, out)
     stderr.print(

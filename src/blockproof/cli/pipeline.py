@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from blockproof.cli.options import store_option
 from blockproof.errors import EXIT_FAILED, InputError
 from blockproof.model.verdict import OONI_OUTCOMES, OUTCOMES
+
+if TYPE_CHECKING:
+    from blockproof.pipeline.events import StoredEvent
 
 STORE_HELP = "The store directory (created by `ingest`)."
 
@@ -39,13 +44,7 @@ def _store(path: str) -> Any:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option(
-    "--store",
-    "store_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Store directory; created if missing.",
-)
+@store_option("Store directory; created if missing.")
 @click.option(
     "--jobs",
     "-j",
@@ -125,9 +124,7 @@ def _stderr() -> Any:
 
 
 @click.command()
-@click.option(
-    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
-)
+@store_option(STORE_HELP)
 @click.option(
     "--engine",
     type=click.Choice(["duckdb", "spark"]),
@@ -169,16 +166,17 @@ def analyze(store_dir: str, engine: str, spark_master: str | None) -> None:
         f"{result.cells.num_rows} cells, {len(result.events)} event(s) "
         f"({engine}, {time.perf_counter() - started:.1f} s)"
     )
-    _print_events([e.as_dict() for e in result.events])
+    from blockproof.pipeline.events import read_events
+
+    _print_events(read_events(store))  # as stored: what `events` prints later
 
 
 def _short(text: str | None) -> str:
     return (text or "").replace("T", " ")[:16]
 
 
-def events_table(events: list[dict[str, Any]], title: str = "Events", *, ids: bool = True) -> Any:
-    """A rich table of events (dicts as in events.json); ``ids=False`` leaves out the
-    event ids, to fit 80 columns."""
+def events_table(events: Sequence[StoredEvent], title: str = "Events", *, ids: bool = True) -> Any:
+    """A rich table of events; ``ids=False`` leaves out the event ids, to fit 80 columns."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -190,20 +188,20 @@ def events_table(events: list[dict[str, Any]], title: str = "Events", *, ids: bo
     for name in ("networks", "how", "confidence", "n"):
         table.add_column(name)
     for e in events:
-        what = "outage (all)" if e["platform"] == "*" else f"{e['platform']} blocked"
-        how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e["methods"][:2]) or "-"
-        end = "ongoing" if e["ongoing"] else _short(e["end"])
-        nets = " ".join(f"AS{n['asn']}" for n in e["networks"])
+        what = "outage (all)" if e.platform == "*" else f"{e.platform} blocked"
+        how = ", ".join(f"{m.method} {m.share:.0%}" for m in e.methods[:2]) or "-"
+        end = "ongoing" if e.ongoing else _short(e.end)
+        nets = " ".join(f"AS{n.asn}" for n in e.networks)
         cells = [
             what,
-            _short(e["start"]),
+            _short(e.start),
             end,
             nets,
             how,
-            e["confidence"],
-            f"{e['n_measurements']} msm, {e['n_probes']} probes",
+            e.confidence,
+            f"{e.n_measurements} msm, {e.n_probes} probes",
         ]
-        table.add_row(*([e["id"], *cells] if ids else cells))
+        table.add_row(*([e.id, *cells] if ids else cells))
     return table
 
 
@@ -212,28 +210,28 @@ def events_table(events: list[dict[str, Any]], title: str = "Events", *, ids: bo
 WIDE_EVENTS = 130
 
 
-def events_paragraphs(events: list[dict[str, Any]]) -> Any:
+def events_paragraphs(events: Sequence[StoredEvent]) -> Any:
     """The events as paragraphs that wrap at words: for narrow terminals."""
     from rich.console import Group
     from rich.text import Text
 
     parts = []
     for e in events:
-        what = "outage (all platforms)" if e["platform"] == "*" else f"{e['platform']} blocked"
-        end = "ongoing" if e["ongoing"] else f"until {_short(e['end'])}"
-        how = ", ".join(f"{m['method']} {m['share']:.0%}" for m in e["methods"][:3]) or "-"
-        nets = " ".join(f"AS{n['asn']}" for n in e["networks"])
-        head = Text(f"{e['id']}\n", style="bold")
+        what = "outage (all platforms)" if e.platform == "*" else f"{e.platform} blocked"
+        end = "ongoing" if e.ongoing else f"until {_short(e.end)}"
+        how = ", ".join(f"{m.method} {m.share:.0%}" for m in e.methods[:3]) or "-"
+        nets = " ".join(f"AS{n.asn}" for n in e.networks)
+        head = Text(f"{e.id}\n", style="bold")
         body = Text(
-            f"  {what} in {e['country']} from {_short(e['start'])} UTC, {end}; "
-            f"networks {nets}; how {how}; confidence {e['confidence']}; "
-            f"{e['n_measurements']} measurements, {e['n_probes']} probes"
+            f"  {what} in {e.country} from {_short(e.start)} UTC, {end}; "
+            f"networks {nets}; how {how}; confidence {e.confidence}; "
+            f"{e.n_measurements} measurements, {e.n_probes} probes"
         )
         parts.append(Text.assemble(head, body))
     return Group(*parts)
 
 
-def _print_events(events: list[dict[str, Any]]) -> None:
+def _print_events(events: Sequence[StoredEvent]) -> None:
     from rich.console import Console
 
     if not events:
@@ -245,23 +243,21 @@ def _print_events(events: list[dict[str, Any]]) -> None:
 
 
 @click.command()
-@click.option(
-    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
-)
+@store_option(STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="JSON: one object with every event.")
 def events(store_dir: str, as_json: bool) -> None:
     """List the events found by the last `analyze`."""
-    from blockproof.pipeline.analyze import load_events
+    from blockproof.pipeline.events import load_events, read_events
+    from blockproof.pipeline.store import StoreError
 
     store = _store(store_dir)
     try:
-        found = load_events(store)
-    except FileNotFoundError as exc:
+        if as_json:
+            click.echo(json.dumps({"events": load_events(store)}, indent=2))
+        else:
+            _print_events(read_events(store))
+    except (FileNotFoundError, StoreError) as exc:
         raise InputError(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps({"events": found}, indent=2))
-    else:
-        _print_events(found)
 
 
 VERDICT_COLUMNS = [
@@ -280,9 +276,7 @@ VERDICT_COLUMNS = [
 
 
 @click.command()
-@click.option(
-    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
-)
+@store_option(STORE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--explain", is_flag=True, help="Add each verdict's plain-language explanation.")
 @click.option(
@@ -385,9 +379,7 @@ def rules(as_json: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "--store", "store_dir", required=True, type=click.Path(file_okay=False), help=STORE_HELP
-)
+@store_option(STORE_HELP)
 def rejudge(store_dir: str) -> None:
     """Recompute every verdict from the stored raw measurements with today's rules.
 
@@ -455,17 +447,17 @@ def simulate(
       blockproof simulate pakistan-2024-x --probes 200 --days 90 --out pk.jsonl.gz
       blockproof ingest pk.jsonl.gz --store pk && blockproof analyze --store pk
     """
-    from blockproof.simulate import resolve_scenario, shipped_scenarios
+    from blockproof.simulate import resolve_sim_scenario, shipped_sim_scenarios
     from blockproof.simulate import simulate as run_simulation
 
     if list_only:
-        for path in shipped_scenarios():
+        for path in shipped_sim_scenarios():
             click.echo(path.stem)
         return
     if scenario is None or out is None:
         raise InputError("give a SCENARIO and --out FILE (or --list)")
     result = run_simulation(
-        resolve_scenario(scenario),
+        resolve_sim_scenario(scenario),
         out,
         probes=probes,
         days=days,
@@ -478,6 +470,6 @@ def simulate(
 COMMANDS = [ingest, analyze, events, verdicts, rules, rejudge, simulate]
 
 
-def register(group: click.Group) -> None:
+def register(main: click.Group, serve: click.Group) -> None:
     for command in COMMANDS:
-        group.add_command(command)
+        main.add_command(command)

@@ -1,0 +1,440 @@
+"""The analysis' events as readers see them: typed, validated once, written back unchanged.
+
+``analyze`` writes ``events.json`` from its ``Event`` dataclasses (``pipeline.analyze``,
+``save``). This module is the one place that reads the file back:
+
+- ``load_events`` gives the events as the JSON objects stored (what ``blockproof events
+  --json`` prints);
+- ``read_events`` gives them as ``StoredEvent`` objects: every field of every event,
+  network, method, witness and sample is checked here, once, against the type it was
+  written with, so that readers (the explorer, the evidence report) use attributes and
+  never meet a missing key or a value of the wrong type later on. A file that does not
+  match raises ``StoreError`` naming the event and the field.
+
+``StoredEvent.to_json`` turns an event back into exactly the object stored (same keys,
+same values, keys sorted as ``save`` writes them), so that JSON served from these
+objects is byte-identical to JSON served from the file. Analyses written before events
+kept their sample measurements have no ``samples`` key: ``StoredEvent.samples`` is then
+None (a reader looks the sample up in the tables), and ``to_json`` leaves the key out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from blockproof.pipeline.store import Store, StoreError
+
+__all__ = [
+    "StoredEvent",
+    "StoredMethod",
+    "StoredNetwork",
+    "StoredSample",
+    "StoredWitness",
+    "load_events",
+    "read_events",
+]
+
+JSONObject = dict[str, Any]
+_Item = TypeVar("_Item")
+
+
+class _Fields:
+    """One stored JSON object, read field by field with its type checked.
+
+    Each reader removes the key it reads; ``done`` then refuses the keys left over, so
+    that an object is read only if every one of its keys is a known field. Errors name
+    where the object is (``event 3 (pk-x-...), networks[0]``) and the field.
+    """
+
+    def __init__(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            raise StoreError(f"{where}: not a JSON object")
+        self._left: JSONObject = dict(value)
+        self.where = where
+
+    def _take(self, key: str) -> Any:
+        try:
+            return self._left.pop(key)
+        except KeyError:
+            raise StoreError(f"{self.where}: no {key!r}") from None
+
+    def _wrong(self, key: str, expected: str, value: Any) -> StoreError:
+        return StoreError(f"{self.where}: {key!r} is {value!r}, not {expected}")
+
+    def text(self, key: str) -> str:
+        value = self._take(key)
+        if not isinstance(value, str):
+            raise self._wrong(key, "a string", value)
+        return value
+
+    def text_or_none(self, key: str) -> str | None:
+        value = self._take(key)
+        if value is not None and not isinstance(value, str):
+            raise self._wrong(key, "a string or null", value)
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self._take(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "an integer", value)
+        return value
+
+    def integer_or_none(self, key: str) -> int | None:
+        value = self._take(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self._wrong(key, "an integer or null", value)
+        return value
+
+    def number(self, key: str) -> float:
+        """A JSON number, kept as read (an int stays an int, so it is written back so)."""
+        value = self._take(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._wrong(key, "a number", value)
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._take(key)
+        if not isinstance(value, bool):
+            raise self._wrong(key, "true or false", value)
+        return value
+
+    def items(self, key: str, read: Callable[[Any, str], _Item]) -> tuple[_Item, ...]:
+        """A JSON array, each item read by ``read(item, where)``."""
+        value = self._take(key)
+        if not isinstance(value, list):
+            raise self._wrong(key, "an array", value)
+        return tuple(read(item, f"{self.where}, {key}[{i}]") for i, item in enumerate(value))
+
+    def items_if_present(
+        self, key: str, read: Callable[[Any, str], _Item]
+    ) -> tuple[_Item, ...] | None:
+        return self.items(key, read) if key in self._left else None
+
+    def intervals(self, key: str) -> tuple[tuple[str, str], ...]:
+        """An array of ``[from, to]`` pairs of times (brief restorations)."""
+
+        def pair(value: Any, where: str) -> tuple[str, str]:
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(isinstance(t, str) for t in value)
+            ):
+                raise StoreError(f"{where}: {value!r} is not a [from, to] pair of times")
+            return value[0], value[1]
+
+        return self.items(key, pair)
+
+    def done(self) -> None:
+        if self._left:
+            unknown = ", ".join(repr(k) for k in sorted(self._left))
+            raise StoreError(
+                f"{self.where}: unknown {unknown}: the store was analysed by another version"
+                " of blockproof; run `blockproof analyze` again"
+            )
+
+
+def _sorted(obj: JSONObject) -> JSONObject:
+    """``obj`` with its keys in the order ``save`` writes them (sorted)."""
+    return dict(sorted(obj.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNetwork:
+    """One network of an event (``pipeline.analyze.NetworkSpan``, as stored)."""
+
+    asn: int
+    name: str
+    start: str
+    start_earliest: str
+    start_latest: str
+    end: str | None
+    end_earliest: str | None
+    end_latest: str | None
+    blocked_probe_hours: int
+    scored_probe_hours: int
+    floor_p_value: float
+    restorations: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> StoredNetwork:
+        f = _Fields(value, where)
+        network = cls(
+            asn=f.integer("asn"),
+            name=f.text("name"),
+            start=f.text("start"),
+            start_earliest=f.text("start_earliest"),
+            start_latest=f.text("start_latest"),
+            end=f.text_or_none("end"),
+            end_earliest=f.text_or_none("end_earliest"),
+            end_latest=f.text_or_none("end_latest"),
+            blocked_probe_hours=f.integer("blocked_probe_hours"),
+            scored_probe_hours=f.integer("scored_probe_hours"),
+            floor_p_value=f.number("floor_p_value"),
+            restorations=f.intervals("restorations"),
+        )
+        f.done()
+        return network
+
+    def to_json(self) -> JSONObject:
+        return _sorted(
+            {
+                "asn": self.asn,
+                "name": self.name,
+                "start": self.start,
+                "start_earliest": self.start_earliest,
+                "start_latest": self.start_latest,
+                "end": self.end,
+                "end_earliest": self.end_earliest,
+                "end_latest": self.end_latest,
+                "blocked_probe_hours": self.blocked_probe_hours,
+                "scored_probe_hours": self.scored_probe_hours,
+                "floor_p_value": self.floor_p_value,
+                "restorations": [list(pair) for pair in self.restorations],
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMethod:
+    """A blocking method of an event: how many of its blocked measurements showed it."""
+
+    method: str
+    count: int
+    share: float
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> StoredMethod:
+        f = _Fields(value, where)
+        method = cls(method=f.text("method"), count=f.integer("count"), share=f.number("share"))
+        f.done()
+        return method
+
+    def to_json(self) -> JSONObject:
+        return _sorted({"method": self.method, "count": self.count, "share": self.share})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWitness:
+    """One of an event's witness measurements (``pipeline.engine.event_witnesses``)."""
+
+    msm_id: str
+    probe_asn: int
+    outcome: str
+    method: str
+    rule_id: str
+    fingerprint: str | None
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> StoredWitness:
+        f = _Fields(value, where)
+        witness = cls(
+            msm_id=f.text("msm_id"),
+            probe_asn=f.integer("probe_asn"),
+            outcome=f.text("outcome"),
+            method=f.text("method"),
+            rule_id=f.text("rule_id"),
+            fingerprint=f.text_or_none("fingerprint"),
+        )
+        f.done()
+        return witness
+
+    def to_json(self) -> JSONObject:
+        return _sorted(
+            {
+                "msm_id": self.msm_id,
+                "probe_asn": self.probe_asn,
+                "outcome": self.outcome,
+                "method": self.method,
+                "rule_id": self.rule_id,
+                "fingerprint": self.fingerprint,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """One sample measurement of an event's evidence report: its verdict and the facts of
+    its measurement (``pipeline.engine.event_samples`` and ``SAMPLE_DETAILS``). The
+    measurement's facts are None when its row was not found, or for columns a store
+    written before they existed lacks."""
+
+    msm_id: str
+    measurement_start_time: str  # "YYYY-MM-DD HH:MM:SS", UTC
+    probe_asn: int
+    outcome: str
+    method: str
+    rule_id: str
+    explanation: str | None
+    fingerprint: str | None
+    input: str | None
+    raw_sha256: str | None  # of the measurement's bytes as received
+    signature: str | None  # valid | unsigned | invalid
+    probe_id: str | None
+    receipt: str | None  # the collector's receipt, as JSON text
+    inclusion: str | None  # "valid" or the receipt's problems
+    source_sha256: str | None  # the kept source file holding the measurement ...
+    source_line: int | None  # ... and its line there
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> StoredSample:
+        f = _Fields(value, where)
+        sample = cls(
+            msm_id=f.text("msm_id"),
+            measurement_start_time=f.text("measurement_start_time"),
+            probe_asn=f.integer("probe_asn"),
+            outcome=f.text("outcome"),
+            method=f.text("method"),
+            rule_id=f.text("rule_id"),
+            explanation=f.text_or_none("explanation"),
+            fingerprint=f.text_or_none("fingerprint"),
+            input=f.text_or_none("input"),
+            raw_sha256=f.text_or_none("raw_sha256"),
+            signature=f.text_or_none("signature"),
+            probe_id=f.text_or_none("probe_id"),
+            receipt=f.text_or_none("receipt"),
+            inclusion=f.text_or_none("inclusion"),
+            source_sha256=f.text_or_none("source_sha256"),
+            source_line=f.integer_or_none("source_line"),
+        )
+        f.done()
+        return sample
+
+    def to_json(self) -> JSONObject:
+        return _sorted(
+            {
+                "msm_id": self.msm_id,
+                "measurement_start_time": self.measurement_start_time,
+                "probe_asn": self.probe_asn,
+                "outcome": self.outcome,
+                "method": self.method,
+                "rule_id": self.rule_id,
+                "explanation": self.explanation,
+                "fingerprint": self.fingerprint,
+                "input": self.input,
+                "raw_sha256": self.raw_sha256,
+                "signature": self.signature,
+                "probe_id": self.probe_id,
+                "receipt": self.receipt,
+                "inclusion": self.inclusion,
+                "source_sha256": self.source_sha256,
+                "source_line": self.source_line,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event of the last analysis (``pipeline.analyze.Event``, as stored).
+
+    Times are ISO strings (``2024-02-17T17:00:00Z``); ``end`` and its interval are None
+    while the event is ongoing. ``platform`` is ``"*"`` for an outage of everything.
+    ``samples`` is None for an analysis written before events kept their sample.
+    """
+
+    id: str
+    kind: str  # platform_block | outage
+    platform: str
+    country: str
+    start: str
+    start_earliest: str
+    start_latest: str
+    end: str | None
+    end_earliest: str | None
+    end_latest: str | None
+    ongoing: bool
+    networks: tuple[StoredNetwork, ...]
+    methods: tuple[StoredMethod, ...]  # the dominant method first
+    confidence: str  # confirmed | high | medium
+    n_measurements: int
+    n_probes: int
+    n_blocked: int
+    n_confirmed: int
+    restorations: tuple[tuple[str, str], ...]
+    witnesses: tuple[StoredWitness, ...]
+    samples: tuple[StoredSample, ...] | None
+    rules_version: str
+
+    @classmethod
+    def from_json(cls, value: Any, where: str = "event") -> StoredEvent:
+        """The event in ``value`` (one item of ``events.json``'s ``events``), checked."""
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            where = f"{where} ({value['id']})"
+        f = _Fields(value, where)
+        event = cls(
+            id=f.text("id"),
+            kind=f.text("kind"),
+            platform=f.text("platform"),
+            country=f.text("country"),
+            start=f.text("start"),
+            start_earliest=f.text("start_earliest"),
+            start_latest=f.text("start_latest"),
+            end=f.text_or_none("end"),
+            end_earliest=f.text_or_none("end_earliest"),
+            end_latest=f.text_or_none("end_latest"),
+            ongoing=f.flag("ongoing"),
+            networks=f.items("networks", StoredNetwork.from_json),
+            methods=f.items("methods", StoredMethod.from_json),
+            confidence=f.text("confidence"),
+            n_measurements=f.integer("n_measurements"),
+            n_probes=f.integer("n_probes"),
+            n_blocked=f.integer("n_blocked"),
+            n_confirmed=f.integer("n_confirmed"),
+            restorations=f.intervals("restorations"),
+            witnesses=f.items("witnesses", StoredWitness.from_json),
+            samples=f.items_if_present("samples", StoredSample.from_json),
+            rules_version=f.text("rules_version"),
+        )
+        f.done()
+        return event
+
+    def to_json(self) -> JSONObject:
+        """The event exactly as ``events.json`` stores it."""
+        out: JSONObject = {
+            "id": self.id,
+            "kind": self.kind,
+            "platform": self.platform,
+            "country": self.country,
+            "start": self.start,
+            "start_earliest": self.start_earliest,
+            "start_latest": self.start_latest,
+            "end": self.end,
+            "end_earliest": self.end_earliest,
+            "end_latest": self.end_latest,
+            "ongoing": self.ongoing,
+            "networks": [n.to_json() for n in self.networks],
+            "methods": [m.to_json() for m in self.methods],
+            "confidence": self.confidence,
+            "n_measurements": self.n_measurements,
+            "n_probes": self.n_probes,
+            "n_blocked": self.n_blocked,
+            "n_confirmed": self.n_confirmed,
+            "restorations": [list(pair) for pair in self.restorations],
+            "witnesses": [w.to_json() for w in self.witnesses],
+            "rules_version": self.rules_version,
+        }
+        if self.samples is not None:
+            out["samples"] = [s.to_json() for s in self.samples]
+        return _sorted(out)
+
+
+def load_events(store: Store) -> list[JSONObject]:
+    """The events of the last ``analyze``, as the JSON objects stored."""
+    if not store.events_path.exists():
+        raise FileNotFoundError(
+            f"{store.events_path} not found: run `blockproof analyze --store {store.root}` first"
+        )
+    data = json.loads(store.events_path.read_text())
+    events: list[JSONObject] = data["events"]
+    return events
+
+
+def read_events(store: Store) -> list[StoredEvent]:
+    """The events of the last ``analyze``, typed and checked (``StoreError`` if one is not
+    what ``analyze`` writes; ``FileNotFoundError`` before the first analysis)."""
+    return [
+        StoredEvent.from_json(event, f"{store.events_path}: event {i}")
+        for i, event in enumerate(load_events(store))
+    ]
