@@ -998,16 +998,16 @@ def child_profile(store_dir: Path, event_id: str, cc: str, top: int) -> dict[str
         for span in (30, 7):
             since = end - timedelta(days=span)
             read = [0.0, 0]
-            orig = counting(tl_mod, "_read_cells", read) if hasattr(tl_mod, "_read_cells") else None
+            orig = counting(tl_mod, "read_cells", read) if hasattr(tl_mod, "read_cells") else None
             try:
                 whole = clock(f"timeline {event['country']}/{event['platform']} {span} days: "
                               "timeline() (whole)", tl_mod.timeline, store, event["country"],
                               event["platform"], since=since, until=end)  # fmt: skip
             finally:
                 if orig is not None:
-                    tl_mod._read_cells = orig
+                    tl_mod.read_cells = orig
             if orig is not None and whole:
-                phases.append({"phase": f"  of which _read_cells ({read[1] // 3} reads of "
+                phases.append({"phase": f"  of which read_cells ({read[1] // 3} reads of "
                                "cells.parquet)", "s": read[0] / 3})  # fmt: skip
     clock(f"country page: country_status({cc}) (whole)",
           getattr(evidence, "country_status", None), store, cc)  # fmt: skip

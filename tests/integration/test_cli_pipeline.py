@@ -4,6 +4,9 @@ verdicts, rules, rejudge, the demo; help that teaches and bad input answered wit
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -93,6 +96,15 @@ def test_reingest_adds_nothing(store: Path) -> None:
     assert code == 0
     report = json.loads(out)
     assert report["new"] == 0
+    assert report["skipped"] == report["files"] > 0  # ingested whole before: not read
+    code, out, _ = invoke("ingest", str(DATA / "ooni"), "--store", str(store))
+    assert code == 0
+    assert "0 new measurement(s)" in out
+    assert "not read again" in out
+    code, out, _ = invoke("ingest", str(DATA / "ooni"), "--store", str(store), "--json", "--reread")
+    assert code == 0
+    report = json.loads(out)
+    assert (report["new"], report["skipped"]) == (0, 0)
     assert report["duplicate"] > 0
 
 
@@ -156,7 +168,34 @@ def test_demo_runs_the_pipeline_and_prints_the_timeline(tmp_path: Path) -> None:
     reports = list(tmp_path.glob("report-pk-x-*.html"))
     assert len(reports) == 1
     assert "evidence report of the X block" in err
-    assert "X (Twitter) has been blocked in PK" in reports[0].read_text()
+    html = reports[0].read_text()
+    assert "X (Twitter) has been blocked in PK" in html
+
+    # the custody chain: sample measurements signed by a demo probe's key and included
+    # in the demo collector's log, both checked at ingest
+    samples = html[html.index("<h2>Sample measurements</h2>") : html.index("<h2>Methodology")]
+    assert "valid (probe key " in samples
+    assert re.search(r"valid: leaf \d+ of a log of \d+", samples)
+    keys = sorted(p.name for p in (tmp_path / "custody" / "keys").iterdir())
+    assert "AS17557" in keys  # the lab's network: its measurements are signed too
+    assert not (Path(os.environ["BLOCKPROOF_HOME"]) / "probe-key.pem").exists()  # not ours
+    assert "custody: 8 lab measurements and" in err
+    # the printed command checks one of them, offline, and it works
+    command = re.search(r"^\s*blockproof verify (.+)$", err, re.MULTILINE)
+    assert command, err
+    args = shlex.split(command.group(1))
+    assert args[1] == "--receipt"
+    assert args[3] == "--log-id"
+    code, _, verified = invoke("verify", *args)
+    assert code == 0, verified
+    assert "VERIFIED" in verified
+    assert "ok   signature" in verified
+    assert "ok   inclusion" in verified
+
+    # the compliance view since the Sindh High Court's order of 22 February 2024
+    assert '<h2 id="compliance">Compliance since 22 February 2024</h2>' in html
+    assert "Since 22 February 2024, AS" in err
+    assert "measured hours" in err
 
 
 def test_a_store_judged_before_the_two_outcomes_says_to_rejudge(tmp_path: Path) -> None:

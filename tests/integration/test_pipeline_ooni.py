@@ -68,7 +68,13 @@ def test_reingesting_adds_nothing(store: Store) -> None:
     before = {t: len(store.files(t)) for t in ("measurements", "verdicts", "obs_dns")}
     report = ingest(SAMPLES, store, jobs=2)
     assert report.new == 0
-    assert report.duplicate > 0
+    assert report.skipped == report.files > 0  # every file ingested whole: none read again
+    assert report.read == report.duplicate == 0
+    assert {t: len(store.files(t)) for t in before} == before
+    # read again all the same: every measurement is found already stored
+    again = ingest(SAMPLES, store, jobs=2, reread=True)
+    assert (again.new, again.skipped) == (0, 0)
+    assert again.duplicate > 0
     assert {t: len(store.files(t)) for t in before} == before
 
 

@@ -7,6 +7,7 @@ import hashlib
 import re
 import subprocess
 from datetime import date, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -292,3 +293,136 @@ async def test_explorer_timeline_search_and_waterfall(campaign: tuple[Path, set[
             assert answer.status_code == status, (path, params, answer.text[:300])
             assert says in answer.text, (path, params, answer.text[:300])
             assert "<b>x</b>" not in answer.text
+
+
+# -- the compliance view (--since, ?since=) ------------------------------------------------
+
+SINCE = "2024-02-22"  # the Sindh High Court's first order to restore X
+
+
+class _Markup(HTMLParser):
+    """Elements and attributes a browser would build from a page: none may come from data."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "img", "iframe", "object", "embed"):
+            self.problems.append(f"<{tag}>")
+        self.problems.extend(f"{name}= on <{tag}>" for name, _ in attrs if name.startswith("on"))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _markup(html: str) -> tuple[list[str], str]:
+    parser = _Markup()
+    parser.feed(html)
+    parser.close()
+    return parser.problems, re.sub(r"\s+", " ", "".join(parser.text))
+
+
+@pytest.mark.timeout(300)
+def test_report_since_a_date_shows_each_networks_compliance(
+    campaign: tuple[Path, set[str]], tmp_path: Path
+) -> None:
+    store, _ = campaign
+    out = tmp_path / "since.html"
+    code, _, err = invoke(
+        "report", "pk-x-20240217", "--store", str(store), "--out", str(out), "--since", SINCE
+    )
+    assert code == 0, err
+    html = out.read_text()
+    problems, text = _markup(html)
+    assert problems == []
+    assert '<h2 id="compliance">Compliance since 22 February 2024</h2>' in html
+    assert 'id="compliance-strip"' in html
+    assert 'id="compliance-table"' in html
+    # one sentence per network, on the page and on stderr; the hostile name as text
+    flat_err = re.sub(r"\s+", " ", err)
+    sentences = re.findall(r"Since 22 February 2024, AS\d+ .*?\.(?= Since|$)", flat_err)
+    assert sentences
+    assert all(s in text for s in sentences)
+    assert '<script>alert("x")</script> PTCL' in text  # displayed, escaped
+    assert "<script" not in html
+    ptcl = next(s for s in sentences if s.startswith("Since 22 February 2024, AS17557"))
+    assert re.search(r"was blocked in [\d,]+ of [\d,]+ measured hours?", ptcl)
+
+    # without --since: no section, and nothing printed about compliance
+    plain = tmp_path / "plain.html"
+    code, _, err = invoke("report", "pk-x-20240217", "--store", str(store), "--out", str(plain))
+    assert code == 0, err
+    assert "Compliance since" not in plain.read_text()
+    assert "Since 22 February" not in err
+
+    # a bad date: exit 2, one line, nothing written
+    bad = tmp_path / "bad.html"
+    for value in ("22/02/2024", "2024-02-30", "", "<b>x</b>"):
+        code, _, err = invoke(
+            "report", "pk-x-20240217", "--store", str(store), "--out", str(bad), "--since", value
+        )
+        assert code == 2, (value, err)
+        assert err.count("\n") == 1, err
+        assert "--since must be a date like" in err
+        assert not bad.exists()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(300)
+async def test_event_page_and_api_since_a_date(campaign: tuple[Path, set[str]]) -> None:
+    import httpx
+
+    from blockproof.explorer.app import create_app
+
+    store, _ = campaign
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://explorer") as client:
+        home = await client.get("/")
+        event_id = re.search(r'href="/events/(pk-x-20240217[^"]+)"', home.text).group(1)
+        path = f"/events/{event_id}"
+
+        page = await client.get(path, params={"since": SINCE})
+        assert page.status_code == 200
+        problems, text = _markup(page.text)
+        assert problems == []
+        assert "Compliance since 22 February 2024" in text
+        assert '<script>alert("x")</script> PTCL' in text
+        plain = await client.get(path)
+        assert "Compliance since" not in plain.text
+        empty = await client.get(path, params={"since": ""})  # an empty form field: no date
+        assert "Compliance since" not in empty.text
+
+        api = (await client.get(f"/api{path}", params={"since": SINCE})).json()
+        view = api["compliance"]
+        assert view["since"] == SINCE
+        assert view["start"] == f"{SINCE}T00:00:00Z"
+        event_asns = [n["asn"] for n in api["event"]["networks"]]
+        assert [n["asn"] for n in view["networks"]][: len(event_asns)] == event_asns
+        for network in view["networks"]:
+            assert network["sentence"] in text
+            assert network["measured_hours"] == (network["blocked_hours"] + network["clear_hours"])
+            assert sum(s["hours"] for s in network["strip"]) == view["hours"]
+        # the JSON of the event without a date is what it was: no compliance key
+        plain_api = (await client.get(f"/api{path}")).json()
+        assert set(plain_api) == {
+            "event", "platform_name", "summary", "timeline", "samples", "methods",
+            "generated", "context",
+        }  # fmt: skip
+
+        # a date after the data: an empty range, said so
+        late = await client.get(path, params={"since": "2030-01-01"})
+        assert late.status_code == 200
+        assert "the data end before it" in late.text
+
+        # bad dates: 400 with a sentence (escaped), page and API; unknown event still 404
+        for value in ("22-02-2024", "2024-13-01", "<script>alert(1)</script>"):
+            answer = await client.get(path, params={"since": value})
+            assert answer.status_code == 400, value
+            assert "since must be a date like" in answer.text
+            assert "<script>alert(1)" not in answer.text
+            answer = await client.get(f"/api{path}", params={"since": value})
+            assert answer.status_code == 400, value
+            assert "since must be a date like" in answer.json()["error"]
+        assert (await client.get("/events/nope", params={"since": SINCE})).status_code == 404

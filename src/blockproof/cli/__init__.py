@@ -9,7 +9,8 @@ Glue only: each module parses one family's options, calls the library and prints
 - ``console``: the terminal (stderr console, progress bars, verdict and function tables);
 - one module per command family: ``probe`` (run, watch, upload, list, show, rm, verify),
   ``control`` (serve control), ``collector`` (serve collector, collector export/head),
-  ``pipeline`` (ingest, analyze, events, verdicts, rules, rejudge, simulate),
+  ``pipeline`` (ingest, analyze, events, verdicts, rules, rejudge, simulate), ``fetch``
+  (fetch ooni), ``alerts``, ``rounds`` (pipeline: fetch, ingest, analyze, alerts in rounds),
   ``explorer`` (serve explorer, report), ``lab`` (lab list/run), ``demo`` (with
   ``campaign_demo``, its pipeline half).
 
@@ -24,7 +25,18 @@ from __future__ import annotations
 import click
 
 from blockproof import __version__
-from blockproof.cli import collector, control, demo, explorer, lab, pipeline, probe
+from blockproof.cli import (
+    alerts,
+    collector,
+    control,
+    demo,
+    explorer,
+    fetch,
+    lab,
+    pipeline,
+    probe,
+    rounds,
+)
 from blockproof.cli.base import EPILOG, BlockproofGroup
 
 __all__ = ["main"]
@@ -53,5 +65,5 @@ def serve() -> None:
     """Run a blockproof server."""
 
 
-for family in (probe, control, collector, pipeline, explorer, lab, demo):
+for family in (probe, control, collector, pipeline, fetch, alerts, rounds, explorer, lab, demo):
     family.register(main, serve)

@@ -9,6 +9,15 @@ the real timeline of Pakistan's X block
 the pipeline detected on each date, so a reader can see what the pipeline would have
 said, and when.
 
+The custody chain is shown too (``cli.custody_demo``): the lab's measurements and one
+simulated run in forty are signed by the demo probes' keys, uploaded to a collector
+running on loopback, and the campaign's share is exported with its receipts and
+ingested before the rest, so that the X block's evidence report shows sample
+measurements with a valid signature and a valid inclusion proof; the demo prints the
+``blockproof verify`` command that checks one. The report carries the compliance
+view since the Sindh High Court's first order (22 February 2024), and the demo prints
+one line per network of the block.
+
 Every table fits an 80-column terminal and wraps at spaces, never inside a word
 (``tables``; tests/unit/test_demo_tables.py renders them at width 80).
 """
@@ -21,20 +30,25 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from blockproof.cli.custody_demo import SHARE_EVERY, Custody
 from blockproof.pipeline.analyze import Event, analyze_store, save
-from blockproof.pipeline.ingest import ingest
+from blockproof.pipeline.ingest import IngestReport, ingest
 from blockproof.pipeline.store import Store
 from blockproof.simulate import resolve_sim_scenario, simulate
 from blockproof.simulate.campaign import truth_path
+
+if TYPE_CHECKING:
+    from blockproof.explorer.evidence import Evidence
+    from blockproof.model.measurement import Measurement
 
 SCENARIO = "pakistan-2024-x"
 # the days of X's measurements the demo prints: the outage, the disruption, the block
@@ -46,6 +60,14 @@ def timeline() -> list[dict[str, str]]:
         "utf-8"
     )
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def court_order_date(rows: Iterable[Mapping[str, str]] | None = None) -> date | None:
+    """The date of the Sindh High Court's first order to restore X, from the timeline."""
+    for row in timeline() if rows is None else rows:
+        if "Sindh High Court" in row["event"]:
+            return date.fromisoformat(row["date_utc_or_local"][:10])
+    return None
 
 
 def _day(text: str) -> datetime:
@@ -206,10 +228,15 @@ def timeline_table(
 # the demo
 
 
-def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
+def run_campaign_demo(
+    workdir: Path, *, probes: int, console: Console, lab: Iterable[Measurement] = ()
+) -> Store:
+    """Simulate, sign a share and upload it with ``lab`` (the lab's measurements) to a
+    collector, ingest, analyze, print, write the report; returns the store."""
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"{SCENARIO}.jsonl.gz"
     store = Store(workdir / "store")
+    custody = Custody.under(workdir)
     console.print(
         "\n[bold]Pipeline[/]: simulate three months of OONI-like measurements in Pakistan"
         " (as sparse and noisy as OONI's real data), ingest, analyze"
@@ -227,11 +254,20 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
         f" each), {noise.get('failures', 0)} failed, {noise.get('stray_anomalies', 0)} stray"
         f" anomalies, {noise.get('late_uploads', 0)} uploaded more than an hour late"
     )
+    _custody(console, custody, out, lab)
+    window = truth["window"]
+    days = custody.days(window["start"][:10].replace("-", ""), window["end"][:10].replace("-", ""))
     with console.status("ingesting (parse, judge, tabulate)..."):
+        # the signed copies first: the unsigned twins in the simulated file are then
+        # duplicates, and the store keeps the measurements that can be checked
+        signed = ingest(days, store) if days else IngestReport()
         report = ingest([out], store)
     console.print(
-        f"  ingested: {report.new} new, {report.duplicate} already stored, {report.bad} bad"
-        f" ({report.seconds:.1f} s)"
+        f"  ingested: {signed.new} signed with receipts (the collector's export of the"
+        " campaign's days: the lab's measurements, made today, stay in its log only), then"
+        f" {report.new} new from the simulation; {signed.duplicate + report.duplicate}"
+        f" already stored, {signed.bad + report.bad} bad"
+        f" ({signed.seconds + report.seconds:.1f} s)"
     )
     with console.status("analyzing (cells, change points, events)..."):
         analysis = analyze_store(store)
@@ -243,9 +279,12 @@ def run_campaign_demo(workdir: Path, *, probes: int, console: Console) -> Store:
     _show_restorations(console, analysis.cells, truth, events)
     window_end = _day(scenario_window_end(out))
     console.print(timeline_table(timeline(), events, window_end))
-    evidence_report = _write_report(store, events, workdir)
-    if evidence_report is not None:
-        console.print(f"  evidence report of the X block: {evidence_report}", soft_wrap=True)
+    written = _write_report(store, events, workdir)
+    if written is not None:
+        path, evidence = written
+        console.print(f"  evidence report of the X block: {path}", soft_wrap=True)
+        _show_compliance(console, evidence)
+        _show_verify(console, custody, evidence)
     console.print(
         f"  pipeline demo: {time.monotonic() - started:.1f} s;"
         f" `blockproof events --store {store.root}` lists the events again",
@@ -290,8 +329,9 @@ def _show_restorations(
             return  # the SNI and DNS episodes share their restoration
 
 
-def _write_report(store: Store, events: list[Event], workdir: Path) -> Path | None:
-    """The evidence report of the longest X block, as a self-contained HTML page."""
+def _write_report(store: Store, events: list[Event], workdir: Path) -> tuple[Path, Evidence] | None:
+    """The evidence report of the longest X block, as a self-contained HTML page, with
+    the compliance view since the court's first order."""
     from blockproof.explorer.evidence import gather
     from blockproof.explorer.report import render_html
 
@@ -300,5 +340,66 @@ def _write_report(store: Store, events: list[Event], workdir: Path) -> Path | No
         return None
     main = max(blocks, key=lambda e: e.n_measurements)
     path = workdir / f"report-{main.id}.html"
-    path.write_text(render_html(gather(store, main.id)), encoding="utf-8")
-    return path
+    evidence = gather(store, main.id, since=court_order_date())
+    path.write_text(render_html(evidence), encoding="utf-8")
+    return path, evidence
+
+
+def _custody(
+    console: Console, custody: Custody, simulated: Path, lab: Iterable[Measurement]
+) -> None:
+    """Sign the lab's measurements and the campaign's share, upload them to a collector
+    on loopback, export its log (``cli.custody_demo``)."""
+    with console.status("signing the lab's measurements and a share of the campaign..."):
+        from_lab = custody.add_lab(lab)
+        shared = custody.share_campaign(simulated)
+    with console.status("uploading to a collector on 127.0.0.1 (receipts checked)..."):
+        accepted, duplicates = custody.upload()
+    exported = shared is not None or not custody.export_dir.is_dir()
+    if exported:
+        with console.status("exporting the collector's log with its receipts..."):
+            custody.export()
+    share = (
+        f" and {shared} of the campaign's (one run in {SHARE_EVERY} on each network)"
+        if shared
+        else ""
+    )
+    console.print(
+        f"  custody: {from_lab} lab measurements{share} signed by the demo probes' keys"
+        f" ({custody.root / 'keys'}), uploaded to a collector on 127.0.0.1 ({accepted}"
+        f" accepted, {duplicates} already logged, every receipt checked)"
+        + (f", its log exported with receipts ({custody.export_dir})" if exported else ""),
+        markup=False,
+    )
+
+
+def _show_compliance(console: Console, evidence: Evidence) -> None:
+    """One line per network of the block since the court's order (the report's section)."""
+    view = evidence.compliance
+    if view is None:
+        return
+    console.print(
+        f"  compliance with the Sindh High Court's order of {view.since:%Y-%m-%d} to restore X"
+        " (the report's section):"
+    )
+    for network in view.networks:
+        if network.in_event:
+            console.print(f"  - {network.sentence(view.since)}", markup=False, highlight=False)
+
+
+def _show_verify(console: Console, custody: Custody, evidence: Evidence) -> None:
+    """How many of the report's samples carry a valid signature and inclusion proof, and
+    the command that checks one of them from the probe's spool."""
+    checked = [s for s in evidence.samples if s.signature == "valid" and s.inclusion == "valid"]
+    console.print(
+        f"  {len(checked)} of the report's {len(evidence.samples)} sample measurements are"
+        " signed by their probe and included in the collector's log"
+    )
+    for sample in checked:
+        path = custody.spooled(sample.sha256 or "", sample.measurement_start_time)
+        if path is not None:
+            console.print("  check one yourself (its signature, and its receipt's proof):")
+            console.print(
+                f"    {custody.verify_command(path)}", soft_wrap=True, markup=False, highlight=False
+            )
+            return

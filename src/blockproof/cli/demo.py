@@ -15,7 +15,8 @@ from blockproof.cli.base import EPILOG, run_async, show_table
     type=click.Path(file_okay=False),
     default="blockproof-demo",
     show_default=True,
-    help="Where the simulated campaign and its store are written.",
+    help="Where the simulated campaign, its store and the custody chain (demo probe keys,"
+    " spool, collector log, export) are written.",
 )
 @click.option(
     "--probes",
@@ -25,7 +26,9 @@ from blockproof.cli.base import EPILOG, run_async, show_table
     help="Probes in the simulated campaign: which networks have a probe that may run at a"
     " given time (how often they run comes from the networks' OONI-like densities).",
 )
-@click.option("--lab-only", is_flag=True, help="Only the lab half (no pipeline).")
+@click.option(
+    "--lab-only", is_flag=True, help="Only the lab half (no collector, no pipeline, no files)."
+)
 @click.option(
     "--serve/--no-serve",
     default=True,
@@ -43,7 +46,13 @@ def demo(workdir: str, probes: int, lab_only: bool, serve: bool, port: int) -> N
     2. The pipeline: a simulated three-month campaign of many probes on
        Pakistan's networks is ingested and analyzed; the detected events are
        printed next to the real timeline, and the X block's evidence report is
-       written.
+       written, with each network's compliance since the court order of 22
+       February 2024.
+       On the way, the custody chain: the lab's measurements and a share of the
+       campaign are signed by demo probe keys (in WORKDIR/custody, never your
+       own key), uploaded to a collector on 127.0.0.1 and exported with their
+       receipts; the report's samples show them verified, and the demo prints
+       the `blockproof verify` command that checks one.
     3. The explorer over that store, on loopback, until Ctrl-C.
     """
     import time
@@ -63,7 +72,7 @@ def demo(workdir: str, probes: int, lab_only: bool, serve: bool, port: int) -> N
     from blockproof.cli.campaign_demo import run_campaign_demo
     from blockproof.cli.explorer import serve_store
 
-    store = run_campaign_demo(Path(workdir), probes=probes, console=stderr)
+    store = run_campaign_demo(Path(workdir), probes=probes, console=stderr, lab=measurements)
     if serve:
         serve_store(Path(store.root), port=port)
 

@@ -27,21 +27,33 @@ from blockproof.errors import InputError
     show_default=True,
     help="Sample measurements listed with their hashes and signature status.",
 )
-def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    help="Add a compliance section: each network's hourly state (blocked, clear, no data) "
+    "from this date on (e.g. a court order's), its first clear hour and the blocked hours "
+    "after it.",
+)
+def report_cmd(event_id: str, store: Path, out: Path, samples: int, since: str | None) -> None:
     """Write the evidence report of one event (id or unique prefix, see `blockproof events`).
 
     A self-contained page that renders offline and prints as it shows: the
     summary, an hourly timeline, the networks, how the block works, methodology
     and limits, sample measurements with the SHA-256 of their bytes and their
-    signatures, and how to verify them with `blockproof verify`.
+    signatures, and how to verify them with `blockproof verify`. With --since,
+    whether each network complied from that date on (also printed here).
     """
     from blockproof.cli.console import stderr
     from blockproof.cli.pipeline import need_pipeline
     from blockproof.explorer.evidence import gather
     from blockproof.explorer.report import render_html
+    from blockproof.explorer.timeline import parse_day
     from blockproof.pipeline.store import Store
 
     need_pipeline()
+    since_day = parse_day(since, "--since") if since is not None else None
+    if since is not None and since_day is None:
+        raise InputError("--since must be a date like 2024-02-22, not an empty string")
     kind = out.suffix.lower()
     if kind not in (".html", ".htm", ".pdf"):
         raise InputError(f"--out {out}: write FILE.html or FILE.pdf")
@@ -49,7 +61,9 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
         from blockproof.explorer.pdf import find_browser
 
         find_browser()  # fail before the work if PDF cannot be made
-    evidence = gather(Store(str(store)), event_id, sample_size=samples, reverify=True)
+    evidence = gather(
+        Store(str(store)), event_id, sample_size=samples, reverify=True, since=since_day
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     html = out.with_name(out.name + ".tmp.html")
     try:
@@ -63,6 +77,9 @@ def report_cmd(event_id: str, store: Path, out: Path, samples: int) -> None:
     finally:
         html.unlink(missing_ok=True)
     stderr.print(f"report for {evidence.event.id} written to {out}", soft_wrap=True)
+    if evidence.compliance is not None:
+        for network in evidence.compliance.networks:
+            stderr.print(f"  {network.sentence(evidence.compliance.since)}", markup=False)
 
 
 @click.command("explorer")
@@ -73,7 +90,8 @@ def serve_explorer(store: Path, host: str, port: int) -> None:
     """The explorer: events, timelines, search and measurements of a store, read-only.
 
     \b
-    Pages: / (events, platform by country), /events/ID (the evidence report),
+    Pages: / (events, platform by country), /events/ID (the evidence report;
+    ?since=YYYY-MM-DD adds each network's compliance from that date on),
     /countries/CC (each platform on each network), /countries/CC/PLATFORM (its
     timeline per hour or day, with a heatmap of networks; ?since=&until=&granularity=),
     /search (counts like OONI's MAT, CSV/JSON export), /measurements/ID (steps as a

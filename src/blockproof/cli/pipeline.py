@@ -52,15 +52,25 @@ def _store(path: str) -> Any:
     default=None,
     help="Worker processes (default: one per core).",
 )
+@click.option(
+    "--reread",
+    is_flag=True,
+    help="Read every file, even those ingested whole before and unchanged since.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ingest(paths: tuple[str, ...], store_dir: str, jobs: int | None, as_json: bool) -> None:
+def ingest(
+    paths: tuple[str, ...], store_dir: str, jobs: int | None, reread: bool, as_json: bool
+) -> None:
     """Add OONI raw data and our own measurements to a store.
 
     PATHS are files or folders of .json, .jsonl, .json.gz or .jsonl.gz
     measurements (OONI's raw layout works as is). Each measurement is judged
     and tabulated (Parquet, by day and country). Bad lines are counted and kept
     in STORE/rejects/ with the reason; measurements already in the store are
-    skipped, so running it twice adds nothing. Input files are kept whole in
+    skipped, so running it twice adds nothing. Files ingested whole before are
+    not read again while their size and modification time (or else their
+    SHA-256) are unchanged; a file that grew or changed is read again, and only
+    its new measurements are added. Input files are kept whole in
     STORE/sources/ (hard-linked when possible), named by their SHA-256.
 
     \b
@@ -79,6 +89,7 @@ def ingest(paths: tuple[str, ...], store_dir: str, jobs: int | None, as_json: bo
 
     from blockproof.pipeline.ingest import IngestError
     from blockproof.pipeline.ingest import ingest as run_ingest
+    from blockproof.pipeline.store import StoreError
 
     store = _store(store_dir)
     progress = Progress(
@@ -98,17 +109,23 @@ def ingest(paths: tuple[str, ...], store_dir: str, jobs: int | None, as_json: bo
             def update(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            report = run_ingest(paths, store, jobs=jobs, on_progress=update)
-    except IngestError as exc:
+            report = run_ingest(paths, store, jobs=jobs, reread=reread, on_progress=update)
+    except (IngestError, StoreError) as exc:
         raise InputError(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
-    mb = report.bytes / 1e6
+    mb = (report.bytes - report.skipped_bytes) / 1e6
     rate = mb / report.seconds if report.seconds else 0.0
+    skipped = (
+        f"; {report.skipped} file(s) ingested whole before and unchanged, not read again"
+        if report.skipped
+        else ""
+    )
     click.echo(
-        f"{report.files} file(s), {mb:.1f} MB in {report.seconds:.1f} s ({rate:.1f} MB/s): "
+        f"{report.files} file(s), {mb:.1f} MB read in {report.seconds:.1f} s ({rate:.1f} MB/s): "
         f"{report.new} new measurement(s), {report.duplicate} already stored, {report.bad} bad"
+        + skipped
     )
     if report.bad:
         reasons = ", ".join(f"{n} {r}" for r, n in report.as_dict()["bad_reasons"].items())
@@ -139,7 +156,11 @@ def analyze(store_dir: str, engine: str, spark_master: str | None) -> None:
     """Hourly cells, change points and events from the store's verdicts.
 
     Writes STORE/cells/cells.parquet and STORE/events.json, then prints the
-    events. Stateless: run it again after ingesting late data.
+    events. Run it again after ingesting late or new data: everything is
+    recomputed, and an event keeps its id while it is extended, gains networks
+    or ends; each change of what matters (start, end, networks, method,
+    confidence) gives it a new revision (STORE/event-history.json keeps every
+    id ever given).
     """
     need_pipeline()
     import time
@@ -161,10 +182,15 @@ def analyze(store_dir: str, engine: str, spark_master: str | None) -> None:
             )
     except (StoreError, EngineError) as exc:
         raise InputError(str(exc)) from exc
-    save(store, result)
+    try:
+        changes = save(store, result)
+    except StoreError as exc:
+        raise InputError(str(exc)) from exc
+    told = ", ".join(f"{len(ids)} {what}" for what, ids in changes.items() if ids)
     click.echo(
-        f"{result.cells.num_rows} cells, {len(result.events)} event(s) "
-        f"({engine}, {time.perf_counter() - started:.1f} s)"
+        f"{result.cells.num_rows} cells, {len(result.events)} event(s)"
+        + (f": {told}" if told else "")
+        + f" ({engine}, {time.perf_counter() - started:.1f} s)"
     )
     from blockproof.pipeline.events import read_events
 

@@ -3,7 +3,8 @@
 ====================================  ============================================
 GET /                                 events, and a platform x country status board
 GET /events/{id}                      the event's evidence report, linked to its
-                                      measurements
+                                      measurements; ?since=YYYY-MM-DD adds each
+                                      network's compliance from that date on
 GET /countries/{cc}                   each platform on each network, with AS names
 GET /countries/{cc}/{platform}        the platform in the country over time: stacked
                                       outcome bars per hour or day, "no data" gaps,
@@ -15,6 +16,7 @@ GET /measurements/{msm_id}            one measurement: verdict, rule, explanatio
                                       control's view, bodies and raw JSON (escaped)
 GET /measurements/{msm_id}.json       the measurement's bytes as received (download)
 GET /measurements/{msm_id}.receipt.json  its collector receipt, when it came with one
+GET /feeds/events.atom                blocks and restorations as Atom (?country=&platform=)
 GET /api/...                          the JSON behind every page: /api/status,
                                       /api/events[/{id}], /api/countries/{cc}[/{platform}],
                                       /api/search (format=json|csv),
@@ -153,7 +155,11 @@ def create_app(store_dir: Path) -> ASGIApp:
     async def event_page(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         try:
-            evidence = await asyncio.to_thread(gather, store, event_id)
+            since = parse_day(request.query_params.get("since"), "since")
+        except InputError as exc:
+            return bad_request(str(exc))
+        try:
+            evidence = await asyncio.to_thread(gather, store, event_id, since=since)
         except InputError as exc:
             return not_found(str(exc))
         text = render_html(evidence, measurement_url=lambda msm_id: f"/measurements/{msm_id}")
@@ -171,10 +177,17 @@ def create_app(store_dir: Path) -> ASGIApp:
     async def api_event(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         try:
-            evidence = await asyncio.to_thread(gather, store, event_id)
+            since = parse_day(request.query_params.get("since"), "since")
+        except InputError as exc:
+            return json_error(str(exc), 400)
+        try:
+            evidence = await asyncio.to_thread(gather, store, event_id, since=since)
         except (InputError, FileNotFoundError) as exc:
             return json_error(str(exc), 404)
         payload = dataclasses.asdict(evidence)
+        del payload["compliance"]  # only asked for with ?since=, and then as its own JSON
+        if evidence.compliance is not None:
+            payload["compliance"] = evidence.compliance.as_dict()
         payload["event"] = evidence.event.to_json()
         payload["timeline"] = [
             {**dataclasses.asdict(b), "start": b.start.strftime("%Y-%m-%dT%H:00:00Z")}
@@ -331,6 +344,24 @@ def create_app(store_dir: Path) -> ASGIApp:
             }
         )
 
+    # -- feeds --------------------------------------------------------------------
+
+    async def feed_page(request: Request) -> Response:
+        """Onsets and resolutions as Atom (blockproof.alerts.feed), ?country=&platform=."""
+        from blockproof.alerts.atom import ATOM_MEDIA_TYPE
+        from blockproof.alerts.feed import events_feed, parse_feed_query
+
+        try:
+            query = parse_feed_query(request.query_params, names)
+        except InputError as exc:
+            return Response(f"Bad request: {exc}\n", 400, media_type="text/plain; charset=utf-8")
+        events = await asyncio.to_thread(load)
+        body = await asyncio.to_thread(
+            events_feed, events, query, explorer_url=str(request.base_url).rstrip("/"),
+            platforms=names, events_path=store.events_path,
+        )  # fmt: skip
+        return Response(body, media_type=ATOM_MEDIA_TYPE)
+
     def route(path: str, endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
         return Route(path, endpoint, methods=["GET", "HEAD"])
 
@@ -349,6 +380,7 @@ def create_app(store_dir: Path) -> ASGIApp:
             route("/api/countries/{cc}/{platform}", api_timeline),
             route("/api/search", api_search),
             route("/api/measurements/{msm_id}", api_measurement),
+            route("/feeds/events.atom", feed_page),
         ]
     )
     return SecurityHeaders(app)

@@ -1,4 +1,5 @@
-"""Charts as inline SVG and HTML: stacked outcome bars and the per-network heatmap.
+"""Charts as inline SVG and HTML: stacked outcome bars, the per-network heatmap, and the
+per-network compliance strip (blocked, clear, no data since a date).
 
 Shared by the evidence reports (which must render offline, without scripts) and the
 explorer's pages. A bucket without measurements is drawn as "no data" (a grey
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from html import escape
 
+from blockproof.explorer.compliance import BLOCKED, CLEAR, Compliance, Span, judge
+from blockproof.explorer.compliance import NO_DATA as NO_DATA_STATE
 from blockproof.explorer.timeline import Bucket, Timeline
 
 COLOURS = {
@@ -114,11 +117,13 @@ def _ticks(buckets: list[Bucket], granularity: str, bar: float, height: int) -> 
 
 
 def _shade(blocked: int, scored: int) -> str:
-    """Green (reachable) to red (blocked) by the blocked share of scored probe-hours."""
-    if scored == 0:
+    """Green (reachable) to red (blocked) by the blocked share of scored probe-hours: red
+    when the hour is blocked by the explorer's one judgement (``compliance.judge``: half
+    or more), orange when some but fewer were, grey when none was judged."""
+    state = judge(blocked, scored - blocked)
+    if state == NO_DATA_STATE:
         return "#bdbdbd"
-    share = blocked / scored
-    red = (46, 125, 50) if share == 0 else (239, 108, 0) if share < 0.5 else (198, 40, 40)
+    red = (198, 40, 40) if state == BLOCKED else (46, 125, 50) if blocked == 0 else (239, 108, 0)
     return "#{:02x}{:02x}{:02x}".format(*red)
 
 
@@ -162,3 +167,85 @@ def heatmap_html(tl: Timeline) -> str:
         '<span><i style="background:#bdbdbd"></i>only failures</span>'
         f'<span><i style="background:{NO_DATA}"></i>no data</span></p>'
     )
+
+
+# -- compliance since a date -------------------------------------------------------------
+
+STATE_COLOURS = {BLOCKED: "#c62828", CLEAR: "#2e7d32", NO_DATA_STATE: NO_DATA}
+# heights as well as colours tell the states apart (in grey print, for colour-blind readers)
+_STATE_HEIGHT = {BLOCKED: 1.0, CLEAR: 0.5, NO_DATA_STATE: 0.15}
+
+
+def compliance_legend() -> str:
+    items = "".join(
+        f'<span><i style="background:{colour}"></i>{name}</span>'
+        for name, colour in STATE_COLOURS.items()
+    )
+    return f'<p class="legend">{items}</p>'
+
+
+def _span_label(span: Span, unit: str) -> str:
+    if unit == "hour":
+        return f"{span.start:%Y-%m-%d %H:00} UTC"
+    if unit == "day":
+        return f"{span.start:%Y-%m-%d}"
+    return f"week from {span.start:%Y-%m-%d}"
+
+
+def compliance_svg(view: Compliance, *, width: int = 900, element_id: str = "") -> str:
+    """One row per network, one cell per hour, day or week of ``view``: blocked (tall,
+    red), clear (half height, green), no data (a grey line), each with its counts in a
+    tooltip. Its text equivalent is the networks' sentences and table beside it."""
+    rows = [n for n in view.networks if n.strip]
+    if not rows:
+        return "<p>No data in this range.</p>"
+    cells = len(rows[0].strip)
+    step = width / cells
+    row_height, bar = 34, 16
+    ticks = 18
+    height = row_height * len(rows) + ticks
+    ident = f' id="{escape(element_id)}"' if element_id else ""
+    caption = escape(
+        f"Each network's state per {view.unit} since {view.since:%Y-%m-%d}: blocked (tall, "
+        "red), clear (half height, green), no data (a grey line)"
+    )
+    parts = [
+        f'<svg{ident} xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{caption}">'
+    ]
+    for r, network in enumerate(rows):
+        top = r * row_height
+        parts.append(
+            f'<text x="0" y="{top + 11}" font-size="11" font-family="sans-serif">'
+            f"{escape(network.label)}{'' if network.in_event else ' (not part of the event)'}: "
+            f"{network.blocked_hours:,} of {network.measured_hours:,} measured hours blocked"
+            "</text>"
+        )
+        base = top + 14 + bar
+        for i, span in enumerate(network.strip):
+            state = span.state
+            h = bar * _STATE_HEIGHT[state]
+            w = max(step - (1 if step > 4 else 0), 0.5)
+            counts = (
+                state
+                if view.unit == "hour"
+                else f"{state} ({span.blocked} of {span.measured} measured hours blocked, "
+                f"{span.hours - span.measured} without data)"
+            )
+            tip = escape(f"AS{network.asn}, {_span_label(span, view.unit)}: {counts}")
+            parts.append(
+                f'<rect class="{state.replace(" ", "")}" x="{i * step:.2f}" y="{base - h:.2f}" '
+                f'width="{w:.2f}" height="{h:.2f}" fill="{STATE_COLOURS[state]}">'
+                f"<title>{tip}</title></rect>"
+            )
+    axis = row_height * len(rows) + 12
+    shown = max(1, round(cells / 8))
+    for i, span in enumerate(rows[0].strip):
+        if i % shown == 0:
+            label = f"{span.start:%m-%d %H:00}" if view.unit == "hour" else f"{span.start:%m-%d}"
+            parts.append(
+                f'<text x="{i * step:.2f}" y="{axis}" font-size="10" font-family="sans-serif">'
+                f"{label}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)

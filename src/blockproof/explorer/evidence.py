@@ -8,25 +8,40 @@ plain-language summary, the hourly timeline of the platform in the country
 the networks, the methods with what they mean, and a sample of measurements
 with their exact bytes' SHA-256 and signature status. Rendering lives
 elsewhere (``explorer.report``); this module only reads and computes.
+
+The sample: for each network and method of the event, its clearest blocked
+measurement, fingerprint-confirmed first, then one whose custody can be checked
+(a valid probe signature *and* a valid inclusion proof in a collector's log),
+then the earliest. ``analyze`` keeps a sample with the event that does not look
+at custody; when the store holds checkable measurements of the event, each
+sample measurement that is not checkable is swapped for a checkable one of the
+same network and method (never a confirmed one for one that is not).
+
+With ``since`` (a date), ``gather`` adds the compliance view: each network's
+hourly state from that date on, computed by ``explorer.compliance`` from the
+hourly cells (``compliance_since``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from blockproof.custody.proofs import inclusion_status
 from blockproof.errors import InputError
+from blockproof.explorer.compliance import BLOCKED, NO_DATA, Compliance, compliance, judge
 from blockproof.explorer.tables import kept_bytes, parquet
 from blockproof.explorer.timeline import (
+    HOUR,
     MAX_HOURLY_DAYS,
     Bucket,
     Timeline,
     data_span,
     platform_name,
+    read_cells,
     timeline,
 )
 from blockproof.pipeline.events import StoredEvent, StoredMethod, StoredSample
@@ -113,6 +128,7 @@ class Evidence:
     methods: list[ExplainedMethod] = field(default_factory=list)
     generated: str = ""
     context: Context | None = None
+    compliance: Compliance | None = None  # only when asked for, from a date (``since``)
 
 
 def _parse(text: str) -> datetime:
@@ -235,7 +251,40 @@ def _samples(
         found = _look_up_samples(store, event, size)
     else:
         found = [(row, None) for row in stored]  # a kept sample has no OONI outcome
+        found = _prefer_checkable(store, event, found)
     return [_sample(store, row, ooni_outcome, reverify) for row, ooni_outcome in found[:size]]
+
+
+def checkable(row: StoredSample) -> bool:
+    """Its custody can be checked: signed by its probe, and in a collector's log."""
+    return row.signature == "valid" and row.inclusion == "valid"
+
+
+MAX_CHECKABLE = 1000  # network-and-method slots looked at for a checkable sample
+_Found = tuple[StoredSample, str | None]  # a sample and what OONI counts for it
+
+
+def _prefer_checkable(
+    store: Store, event: StoredEvent, found: list[tuple[StoredSample, str | None]]
+) -> list[tuple[StoredSample, str | None]]:
+    """``found`` with each sample whose custody cannot be checked replaced by a checkable
+    measurement of the same network and method, when the store has one (and it is
+    confirmed, or the one it replaces is not)."""
+    if not found or all(checkable(row) for row, _ in found):
+        return found
+    better = _checkable_slots(store, event)
+    out = []
+    for row, ooni_outcome in found:
+        alt = better.get((row.probe_asn, row.method))
+        if (
+            alt is not None
+            and not checkable(row)
+            and (alt[0].outcome == "confirmed" or row.outcome != "confirmed")
+        ):
+            out.append(alt)
+        else:
+            out.append((row, ooni_outcome))
+    return out
 
 
 def _sample(store: Store, row: StoredSample, ooni_outcome: str | None, reverify: bool) -> Sample:
@@ -273,11 +322,41 @@ def _sample(store: Store, row: StoredSample, ooni_outcome: str | None, reverify:
     )
 
 
+# (store, events.json's size and time, event id) -> the event's checkable measurements per
+# network and method: looked up once per analysis, not at every view of the event's page
+_CHECKABLE: dict[tuple[str, int, int, str], dict[tuple[int, str], _Found]] = {}
+_CHECKABLE_MAX = 256
+
+
+def _checkable_slots(store: Store, event: StoredEvent) -> dict[tuple[int, str], _Found]:
+    try:
+        stat = store.events_path.stat()
+        key: tuple[str, int, int, str] | None = (
+            str(store.root),
+            stat.st_size,
+            stat.st_mtime_ns,
+            event.id,
+        )
+    except OSError:
+        key = None
+    if key is not None and key in _CHECKABLE:
+        return _CHECKABLE[key]
+    found = _look_up_samples(store, event, MAX_CHECKABLE, checkable_only=True)
+    slots = {(row.probe_asn, row.method): (row, ooni_outcome) for row, ooni_outcome in found}
+    if key is not None:
+        if len(_CHECKABLE) >= _CHECKABLE_MAX:
+            _CHECKABLE.clear()
+        _CHECKABLE[key] = slots
+    return slots
+
+
 def _look_up_samples(
-    store: Store, event: StoredEvent, size: int
+    store: Store, event: StoredEvent, size: int, *, checkable_only: bool = False
 ) -> list[tuple[StoredSample, str | None]]:
     """The sample, searched in the verdicts and measurements of the event's partitions:
-    each measurement with what OONI's Explorer counts for it (``ooni_outcome``)."""
+    each measurement with what OONI's Explorer counts for it (``ooni_outcome``). Per
+    network and method: confirmed first, then checkable (``checkable``), then the
+    earliest; with ``checkable_only``, only checkable measurements."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -300,6 +379,18 @@ def _look_up_samples(
         if {"receipt", "inclusion"} <= kept
         else ", NULL AS receipt, NULL AS inclusion"
     )
+    if {"signature", "inclusion"} <= kept:
+        # only the two small columns are read here; the chosen rows' details below
+        custody = (
+            f"SELECT msm_id, TRUE AS checkable FROM {parquet(measurement_files)} "
+            "WHERE probe_cc = $cc AND signature = 'valid' AND inclusion = 'valid'"
+        )
+        join = f"{'' if checkable_only else 'LEFT '}JOIN ({custody}) k USING (msm_id)"
+        checkable_first = "k.checkable IS NULL,"
+    elif checkable_only:
+        return []  # a store written before signatures were kept: nothing is checkable
+    else:
+        join, checkable_first = "", ""
     con = duckdb.connect()
     try:
         params: dict[str, Any] = {"cc": event.country, "asns": asns, "start": start,
@@ -317,9 +408,10 @@ def _look_up_samples(
                        v.explanation, v.fingerprint,
                        row_number() OVER (
                            PARTITION BY v.probe_asn, v.method
-                           ORDER BY v.outcome <> 'confirmed', v.measurement_start_time, v.msm_id
+                           ORDER BY v.outcome <> 'confirmed', {checkable_first}
+                                    v.measurement_start_time, v.msm_id
                        ) AS rank
-                FROM {parquet(verdict_files)} v
+                FROM {parquet(verdict_files)} v {join}
                 WHERE v.probe_cc = $cc AND v.probe_asn IN (SELECT unnest($asns))
                   AND v.measurement_start_time >= $start {end_clause} {platform_clause}
                   AND v.outcome IN ('anomaly', 'confirmed')
@@ -376,11 +468,17 @@ def receipt_summary(receipt: str | None) -> dict[str, Any] | None:
 
 
 def gather(
-    store: Store, event_id: str, *, sample_size: int = SAMPLE_SIZE, reverify: bool = False
+    store: Store,
+    event_id: str,
+    *,
+    sample_size: int = SAMPLE_SIZE,
+    reverify: bool = False,
+    since: date | None = None,
 ) -> Evidence:
     """The evidence for one event (see the module docstring). ``reverify`` re-reads each
     sample's kept bytes to check its hash, signature and inclusion proof again (what a
-    report does; the explorer's pages show the checks made at ingest)."""
+    report does; the explorer's pages show the checks made at ingest). ``since`` adds
+    the compliance view from that date on."""
     store.require()
     event = find_event(store, event_id)
     name = platform_name(event.platform)
@@ -395,7 +493,33 @@ def gather(
         methods=methods,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         context=_context(event, tl),
+        compliance=None if since is None else compliance_since(store, event, since),
     )
+
+
+def compliance_since(store: Store, event: StoredEvent, since: date) -> Compliance:
+    """Each network's hourly state (blocked, clear, no data) from ``since`` to the end of
+    the data, for the event's platform in its country (``explorer.compliance``): the
+    event's networks, then the country's other networks with data for the platform.
+    Read from the hourly cells only."""
+    from blockproof.pipeline.analyze import load_networks
+
+    span = data_span(store, event.country, event.platform)
+    lo = int(datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp())
+    if span is not None:
+        lo = max(lo, int(span[0].timestamp()))
+    columns = ["probe_asn", "hour", "blocked_probes", "clear_probes"]
+    # summed per network and hour (over every platform, for an outage's "*")
+    rows = read_cells(store, event.country, event.platform, lo, None, columns, HOUR)
+    names = {asn: name for (cc, asn), name in load_networks(store).items() if cc == event.country}
+    return compliance(
+        zip(rows["probe_asn"], rows["hour"], rows["blocked_probes"], rows["clear_probes"],
+            strict=True),
+        since,
+        data_span=span,
+        event_networks=[(n.asn, n.name) for n in event.networks],
+        names=names,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,13 +536,15 @@ class NetworkStatus:
 
     @property
     def state(self) -> str:
+        """In words, by the explorer's one judgement (``compliance.judge``: blocked when
+        half or more of the judged probe-hours were)."""
         scored = self.blocked_probes + self.clear_probes
-        if scored == 0:
+        state = judge(self.blocked_probes, self.clear_probes)
+        if state == NO_DATA:
             return "no verdict (only failed measurements)"
-        share = self.blocked_probes / scored
-        if share >= 0.5:
+        if state == BLOCKED:
             return f"blocked ({self.blocked_probes} of {scored} probe-hours)"
-        if share > 0:
+        if self.blocked_probes > 0:
             return f"mostly reachable ({self.blocked_probes} of {scored} probe-hours blocked)"
         return f"reachable ({scored} probe-hours)"
 

@@ -1,7 +1,8 @@
 """Evidence reports: one self-contained, printable HTML page per event.
 
 For a non-technical reader first (the summary sentence, a timeline chart, the
-networks, how the block works in plain words) and an expert second
+networks, with a date each network's compliance since then (``explorer.compliance``),
+how the block works in plain words) and an expert second
 (methodology and its limits, a sample of measurements with the SHA-256 of
 their exact bytes and their signature status, and how to check them with
 ``blockproof verify``). No scripts, no external resources: the chart is inline
@@ -13,11 +14,12 @@ hostile HTML (blockpages) by nature.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from blockproof.explorer.charts import bars_svg, legend
+from blockproof.explorer.charts import bars_svg, compliance_legend, compliance_svg, legend
+from blockproof.explorer.compliance import long_date, stamp_hour
 from blockproof.explorer.evidence import CONTEXT_HOURS, Evidence
 
 CSS = """
@@ -81,6 +83,56 @@ def _networks(evidence: Evidence) -> str:
         "<th class=num>blocked / measured probe-hours</th><th>brief restorations</th></tr>"
         + "".join(rows)
         + "</table>"
+    )
+
+
+def _hour(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:00}"
+
+
+UNIT_TEXT = {
+    "hour": "one cell per hour",
+    "day": "one cell per day, blocked when at least half of its measured hours were",
+    "week": "one cell per week, blocked when at least half of its measured hours were",
+}
+
+
+def _compliance(evidence: Evidence) -> str:
+    """The compliance section (``--since``, ``?since=``); nothing without a date."""
+    view = evidence.compliance
+    if view is None:
+        return ""
+    since = long_date(view.since)
+    head = f'\n\n<h2 id="compliance">Compliance since {_e(since)}</h2>\n'
+    if view.hours == 0:
+        return (
+            f"{head}<p>No measurement of {_e(evidence.platform_name)} in "
+            f"{_e(evidence.event.country)} since {_e(since)}: the data end before it.</p>"
+        )
+    last = view.end - timedelta(hours=1)
+    sentences = "".join(f"<li>{_e(n.sentence(view.since))}</li>" for n in view.networks)
+    rows = "".join(
+        f"<tr><td>AS{_e(n.asn)}</td><td>{_e(n.name)}</td><td>{'yes' if n.in_event else 'no'}</td>"
+        f"<td class=num>{n.blocked_hours:,} / {n.measured_hours:,}</td>"
+        f"<td class=num>{n.hours - n.measured_hours:,}</td>"
+        f"<td>{_hour(n.first_clear)}</td><td class=num>{n.blocked_after_first_clear:,}</td>"
+        f"<td>{_hour(n.last_blocked)}</td></tr>"
+        for n in view.networks
+    )
+    return (
+        f"{head}<p>Each network's state hour by hour from {_e(stamp_hour(view.start))} to "
+        f"{_e(stamp_hour(last))} (the last hour with data): <b>blocked</b> when at least "
+        "half of the hour's probes judged found the platform blocked, <b>clear</b> when "
+        "fewer did, <b>no data</b> when no measurement could be judged. Hours without data "
+        "are counted apart, never as clear; the first clear hour is the first hour judged "
+        "clear, and the blocked hours after it say whether the block came back.</p>"
+        f'<ul id="compliance-sentences">{sentences}</ul>'
+        f"<p class=meta>{_e(UNIT_TEXT[view.unit])}.</p>{compliance_legend()}"
+        f"{compliance_svg(view, element_id='compliance-strip')}"
+        '<table id="compliance-table"><tr><th>network</th><th>name</th><th>in the event</th>'
+        "<th class=num>blocked / measured hours</th><th class=num>hours without data</th>"
+        "<th>first clear hour (UTC)</th><th class=num>blocked hours after it</th>"
+        f"<th>last blocked hour (UTC)</th></tr>{rows}</table>"
     )
 
 
@@ -250,7 +302,7 @@ blockpage (confirmed), and failed measurements.</p>
 {bars_svg(evidence.timeline, "hour", element_id="timeline")}
 
 <h2>Networks</h2>
-{_networks(evidence)}
+{_networks(evidence)}{_compliance(evidence)}
 
 <h2>How it is blocked</h2>
 {_methods(evidence)}

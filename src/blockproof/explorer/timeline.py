@@ -158,7 +158,7 @@ def choose_granularity(asked: str, days: float) -> str:
     return asked
 
 
-def _read_cells(
+def read_cells(
     store: Store,
     cc: str,
     platform: str,
@@ -196,7 +196,7 @@ def _read_cells(
 
 def data_span(store: Store, cc: str, platform: str) -> tuple[datetime, datetime] | None:
     """First and last hour with data for ``platform`` (or "*") in ``cc``."""
-    hours = _read_cells(store, cc, platform, None, None, ["hour"])["hour"]
+    hours = read_cells(store, cc, platform, None, None, ["hour"])["hour"]
     if not hours:
         return None
     return datetime.fromtimestamp(min(hours), UTC), datetime.fromtimestamp(max(hours), UTC)
@@ -247,7 +247,7 @@ def timeline(
     step = HOUR if gran == "hour" else DAY
     lo = int(start.timestamp()) // step * step
     hi = -(-int(end.timestamp()) // step) * step
-    rows = _read_cells(store, cc, platform, lo, hi, ["probe_asn", "hour", *_COUNTS], step)
+    rows = read_cells(store, cc, platform, lo, hi, ["probe_asn", "hour", *_COUNTS], step)
     slots = range(lo, hi, step)
     totals: dict[int, list[int]] = {}
     per_network: dict[int, dict[int, list[int]]] = {}

@@ -28,18 +28,24 @@ Theory of operation:
    networks agree on the method; ``high`` with 2+ networks and a method share of
    70%+; ``medium`` otherwise (one network above the floor).
 
-Everything is recomputed from the verdicts at each run (stateless), so late
-uploads and re-judged verdicts are taken into account by simply running it again.
+Everything is recomputed from the verdicts at each run, so late uploads and
+re-judged verdicts are taken into account by simply running it again. The one
+state kept from run to run is the events' identity: ``save`` matches the events
+found with every event id given before (``pipeline.identity``, the store's
+``event-history.json``), so that an event keeps its id while late or new
+measurements move its start, extend it, add networks or end it, and gets a new
+``revision`` (with ``updated``, the analysis time) whenever what matters of it
+changes. An analysis that is not saved carries the provisional ids (derived from
+the start, as the first analysis of a store gives them) and no revision times.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +54,9 @@ import pyarrow.parquet as pq
 
 from blockproof.pipeline import engine as q
 from blockproof.pipeline.detect import DetectorConfig, Segment, detect, merge_gaps
-from blockproof.pipeline.store import Store
+from blockproof.pipeline.events import read_history
+from blockproof.pipeline.identity import Facts, Identified, event_id, identify, stamp
+from blockproof.pipeline.store import Store, write_atomically
 from blockproof.verdict.judge import RULES_VERSION
 
 HOUR = 3600
@@ -110,9 +118,34 @@ class Event:
     # measurement, with its hash, signature and receipt (see engine.event_samples)
     samples: list[dict[str, Any]] = field(default_factory=list)
     rules_version: str = RULES_VERSION
+    # given by ``save`` (pipeline.identity): the revision, and the analysis times of the
+    # first revision and of the last change; None until the analysis is saved
+    revision: int = 1
+    first_seen: str | None = None
+    updated: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The event as ``events.json`` stores it; an event not yet saved has no
+        revision fields."""
+        out = asdict(self)
+        if self.first_seen is None:
+            for key in ("revision", "first_seen", "updated"):
+                del out[key]
+        return out
+
+    def facts(self) -> Facts:
+        """What identifies the event across analyses (``pipeline.identity``)."""
+        return Facts(
+            kind=self.kind,
+            platform=self.platform,
+            country=self.country,
+            start=self.start,
+            end=self.end,
+            ongoing=self.ongoing,
+            networks=tuple(sorted((n.asn, n.end) for n in self.networks)),
+            method=self.methods[0]["method"] if self.methods else None,
+            confidence=self.confidence,
+        )
 
 
 @dataclass
@@ -121,6 +154,7 @@ class Analysis:
     events: list[Event]
     engine: str
     networks: dict[tuple[str, int], str] = field(default_factory=dict)  # (cc, asn) -> name
+    merge_gap_hours: int = 24  # events this close are one: also how far an event may move
 
 
 # A network's onset interval up to this wide can set its event's start.
@@ -241,7 +275,13 @@ def analyze_store(
         for group in events:
             out.append(_event(eng, group, horizon, names, method_index))
         out.sort(key=lambda e: (e.start, e.country, e.platform))
-        return Analysis(cells=cells, events=out, engine=engine, networks=names)
+        return Analysis(
+            cells=cells,
+            events=out,
+            engine=engine,
+            networks=names,
+            merge_gap_hours=cfg.merge_gap_hours,
+        )
     finally:
         eng.close()
 
@@ -414,7 +454,7 @@ def _event(
     ]
     window_end = end_h if end_h is not None else horizon
     sel = q.event_verdicts(
-        eng.table("verdicts"),
+        _window_table(eng, "verdicts", cc, window_start * HOUR, window_end * HOUR),
         None if kind == "outage" else platform,
         cc,
         sorted(by_asn),
@@ -431,11 +471,8 @@ def _event(
         confidence = "high"
     else:
         confidence = "medium"
-    digest = hashlib.sha256(f"{kind}|{platform}|{cc}|{start_h}".encode()).hexdigest()[:8]
-    stamp = datetime.fromtimestamp(start_h * HOUR, UTC).strftime("%Y%m%d%H")
-    label = "all" if platform == "*" else platform
     return Event(
-        id=f"{cc.lower()}-{label}-{stamp}-{digest}",
+        id=event_id(kind, platform, cc, start_h),  # provisional: ``save`` gives the lasting one
         kind=kind,
         platform=platform,
         country=cc,
@@ -464,6 +501,19 @@ def _event(
     )
 
 
+def _window_table(eng: q.Engine, name: str, cc: str, start_s: int, end_s: int) -> Any:
+    """The table ``name`` for queries of one country between two times: on DuckDB only
+    the files of the partitions (day, country) that can hold such rows, so that an event's
+    queries open a few files, not the whole table's (the rows are the same: a row's
+    partition is its own day and country). Spark reads the table as it does."""
+    first_day = datetime.fromtimestamp(start_s, UTC).strftime("%Y-%m-%d")
+    last_day = datetime.fromtimestamp(max(start_s, end_s - 1), UTC).strftime("%Y-%m-%d")
+    files = eng.store.files(name, cc=cc, first_day=first_day, last_day=last_day)
+    if eng.name != "duckdb" or not files:
+        return eng.table(name)
+    return eng.con.read_parquet([str(p) for p in files])
+
+
 def _event_samples(
     eng: q.Engine, sel: Any, cc: str, start_s: int, end_s: int
 ) -> list[dict[str, Any]]:
@@ -477,7 +527,9 @@ def _event_samples(
     details = {
         d["msm_id"]: d
         for d in eng.to_arrow(
-            q.sample_details(eng.table("measurements"), cc, ids, start_s, end_s)
+            q.sample_details(
+                _window_table(eng, "measurements", cc, start_s, end_s), cc, ids, start_s, end_s
+            )
         ).to_pylist()
     }
     out = []
@@ -490,8 +542,38 @@ def _event_samples(
     return out
 
 
-def save(store: Store, analysis: Analysis) -> None:
-    """Write cells and events into the store (replacing the previous analysis)."""
+def number_events(store: Store, analysis: Analysis, now: datetime | None = None) -> Identified:
+    """Give the analysis' events their lasting ids, revisions and times, matched with
+    every id given before (``pipeline.identity``); ``analysis.events`` is replaced.
+    Returns what was decided, with the history to keep (written by ``save``)."""
+    when = stamp(now or datetime.now(UTC))
+    result = identify(
+        read_history(store, when),
+        [e.facts() for e in analysis.events],
+        when,
+        proposed=[e.id for e in analysis.events],
+        gap_hours=analysis.merge_gap_hours,
+    )
+    analysis.events = [
+        replace(e, id=n.id, revision=n.revision, first_seen=n.first_seen, updated=n.updated)
+        for e, n in zip(analysis.events, result.events, strict=True)
+    ]
+    return result
+
+
+def save(store: Store, analysis: Analysis, *, now: datetime | None = None) -> dict[str, list[str]]:
+    """Write cells and events into the store (replacing the previous analysis).
+
+    The events first get their lasting ids and revisions (``number_events``: the
+    event objects of ``analysis.events`` are replaced); the history of ids is written
+    before ``events.json``, so a crash between the two leaves a history that the next
+    analysis matches against. Returns the ids by what happened to them (new, updated,
+    unchanged, merged, vanished)."""
+    numbered = number_events(store, analysis, now)
+    history = {"version": 1, "events": [k.to_json() for k in numbered.history]}
+    write_atomically(
+        store.event_history_path, (json.dumps(history, indent=1, sort_keys=True) + "\n").encode()
+    )
     store.cells_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.cells_path.with_suffix(".tmp")
     # cells are sorted by platform, country, ASN, hour: small row groups let a reader of
@@ -510,9 +592,10 @@ def save(store: Store, analysis: Analysis) -> None:
         "rules_version": RULES_VERSION,
         "events": [e.as_dict() for e in analysis.events],
     }
-    tmp_events = store.events_path.with_suffix(".tmp")
-    tmp_events.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    tmp_events.replace(store.events_path)
+    write_atomically(
+        store.events_path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode()
+    )
+    return numbered.changes
 
 
 def load_networks(store: Store) -> dict[tuple[str, int], str]:

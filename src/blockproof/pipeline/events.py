@@ -16,6 +16,14 @@ same values, keys sorted as ``save`` writes them), so that JSON served from thes
 objects is byte-identical to JSON served from the file. Analyses written before events
 kept their sample measurements have no ``samples`` key: ``StoredEvent.samples`` is then
 None (a reader looks the sample up in the tables), and ``to_json`` leaves the key out.
+Likewise analyses written before events had revisions have no ``revision``,
+``first_seen`` and ``updated``: they read as revision 1 with both times None, and
+``to_json`` leaves the three out.
+
+The store's ``event-history.json`` (every event id ever given, ``pipeline.identity``)
+is read here too: ``read_history`` (for the next analysis; from ``events.json`` when a
+store has no history yet) and ``resolve_event_id`` (an old id, perhaps merged into
+another event since, to the current one).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from blockproof.pipeline.identity import STATUSES, Facts, Known, resolve
 from blockproof.pipeline.store import Store, StoreError
 
 __all__ = [
@@ -35,6 +44,8 @@ __all__ = [
     "StoredWitness",
     "load_events",
     "read_events",
+    "read_history",
+    "resolve_event_id",
 ]
 
 JSONObject = dict[str, Any]
@@ -112,6 +123,9 @@ class _Fields:
         self, key: str, read: Callable[[Any, str], _Item]
     ) -> tuple[_Item, ...] | None:
         return self.items(key, read) if key in self._left else None
+
+    def present(self, key: str) -> bool:
+        return key in self._left
 
     def intervals(self, key: str) -> tuple[tuple[str, str], ...]:
         """An array of ``[from, to]`` pairs of times (brief restorations)."""
@@ -356,6 +370,12 @@ class StoredEvent:
     witnesses: tuple[StoredWitness, ...]
     samples: tuple[StoredSample, ...] | None
     rules_version: str
+    # the event's revision (1 when first found, +1 at each change that matters) and the
+    # analysis times of its first revision and of its last change (pipeline.identity);
+    # 1, None, None for an analysis written before events had revisions
+    revision: int = 1
+    first_seen: str | None = None
+    updated: str | None = None
 
     @classmethod
     def from_json(cls, value: Any, where: str = "event") -> StoredEvent:
@@ -386,8 +406,13 @@ class StoredEvent:
             witnesses=f.items("witnesses", StoredWitness.from_json),
             samples=f.items_if_present("samples", StoredSample.from_json),
             rules_version=f.text("rules_version"),
+            revision=f.integer("revision") if f.present("revision") else 1,
+            first_seen=f.text("first_seen") if f.present("first_seen") else None,
+            updated=f.text("updated") if f.present("updated") else None,
         )
         f.done()
+        if event.revision < 1:
+            raise StoreError(f"{where}: 'revision' is {event.revision}, not 1 or more")
         return event
 
     def to_json(self) -> JSONObject:
@@ -417,7 +442,25 @@ class StoredEvent:
         }
         if self.samples is not None:
             out["samples"] = [s.to_json() for s in self.samples]
+        if self.first_seen is not None:
+            out["revision"] = self.revision
+            out["first_seen"] = self.first_seen
+            out["updated"] = self.updated
         return _sorted(out)
+
+    def facts(self) -> Facts:
+        """What identifies the event across analyses (``pipeline.identity``)."""
+        return Facts(
+            kind=self.kind,
+            platform=self.platform,
+            country=self.country,
+            start=self.start,
+            end=self.end,
+            ongoing=self.ongoing,
+            networks=tuple(sorted((n.asn, n.end) for n in self.networks)),
+            method=self.methods[0].method if self.methods else None,
+            confidence=self.confidence,
+        )
 
 
 def load_events(store: Store) -> list[JSONObject]:
@@ -438,3 +481,87 @@ def read_events(store: Store) -> list[StoredEvent]:
         StoredEvent.from_json(event, f"{store.events_path}: event {i}")
         for i, event in enumerate(load_events(store))
     ]
+
+
+def _network_end(value: Any, where: str) -> tuple[int, str | None]:
+    f = _Fields(value, where)
+    pair = (f.integer("asn"), f.text_or_none("end"))
+    f.done()
+    return pair
+
+
+def _known(value: Any, where: str) -> Known:
+    """One entry of ``event-history.json`` (``Known.to_json``), checked."""
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        where = f"{where} ({value['id']})"
+    f = _Fields(value, where)
+    known = Known(
+        id=f.text("id"),
+        facts=Facts(
+            kind=f.text("kind"),
+            platform=f.text("platform"),
+            country=f.text("country"),
+            start=f.text("start"),
+            end=f.text_or_none("end"),
+            ongoing=f.flag("ongoing"),
+            networks=tuple(sorted(f.items("networks", _network_end))),
+            method=f.text_or_none("method"),
+            confidence=f.text("confidence"),
+        ),
+        revision=f.integer("revision"),
+        first_seen=f.text("first_seen"),
+        updated=f.text("updated"),
+        status=f.text("status"),
+        merged_into=f.text_or_none("merged_into"),
+    )
+    f.done()
+    if known.revision < 1 or known.status not in STATUSES:
+        raise StoreError(f"{where}: revision {known.revision}, status {known.status!r}")
+    return known
+
+
+def read_history(store: Store, now: str) -> list[Known]:
+    """Every event id given by earlier analyses (``event-history.json``); for a store
+    analysed before there was a history, the events of ``events.json`` (first seen
+    ``now``, as their first sighting is unknown); empty before the first analysis.
+    ``StoreError`` when the history is not what ``analyze`` writes: ids would be lost."""
+    path = store.event_history_path
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return _history_from_events(store, now)
+    except (OSError, ValueError) as exc:
+        raise StoreError(
+            f"{path} is unreadable ({exc}): restore it, or delete it to number the events"
+            " anew from events.json"
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise StoreError(f"{path}: no 'events' list")
+    return [_known(item, f"{path}: entry {i}") for i, item in enumerate(data["events"])]
+
+
+def _history_from_events(store: Store, now: str) -> list[Known]:
+    try:
+        events = read_events(store)
+    except FileNotFoundError:
+        return []
+    return [
+        Known(
+            id=e.id,
+            facts=e.facts(),
+            revision=e.revision,
+            first_seen=e.first_seen or now,
+            updated=e.updated or now,
+        )
+        for e in events
+    ]
+
+
+def resolve_event_id(store: Store, event_id: str) -> str | None:
+    """The current id of the event once called ``event_id``: itself while it is current,
+    the event it was merged into (and so on) since; None when no current event has it
+    (never given, or vanished)."""
+    if not store.event_history_path.exists():
+        known = {e.id for e in read_events(store)} if store.events_path.exists() else set()
+        return event_id if event_id in known else None
+    return resolve(read_history(store, ""), event_id)

@@ -5,7 +5,8 @@ Theory of operation (one reader, N workers, one committer):
 1. ``discover`` expands the paths into measurement files (``.json``,
    ``.jsonl``, ``.json.gz``, ``.jsonl.gz``, in folders recursively).
 2. The **reader** (the parent process) hashes each file (SHA-256, its name in
-   the store's ``sources/``), then streams it: JSON lines are cut into chunks
+   the store's ``sources/``; files ingested whole before are skipped, see below),
+   then streams it: JSON lines are cut into chunks
    of about ``CHUNK_BYTES`` and put on a bounded task queue, so one big file is
    spread over every core as well as many small ones; ``.json`` documents (one
    object or an array) are parsed by the reader and passed on re-encoded.
@@ -27,10 +28,35 @@ Theory of operation (one reader, N workers, one committer):
 
 Memory is bounded by the queue (``2 x jobs`` chunks) and the workers' batches.
 Progress is the number of input bytes read, reported to ``on_progress``.
+
+Skipping files ingested whole (``_Triage``; the store's ``ingested.json``):
+
+* A file is identified by the path it was given as (resolved), its size and the
+  SHA-256 of its bytes. When a run has finished (every batch committed), each file
+  it read is recorded with its size and modification time as they were before it
+  was hashed, provided they are still the same (a file that changed while it was
+  read is not recorded, so it is read again next time). An interrupted run
+  records nothing: its files are read again, and the measurements it had already
+  committed are skipped by their ids.
+* The next run skips a file without reading it when its path is recorded with the
+  same size and modification time (ns), like rsync and make; the time is trusted
+  only if it was more than ``IngestedFile.RACY_NS`` (2 s) older than the check, as
+  a write in the same tick of a coarse clock could leave it unchanged (git's "racy
+  clean" rule). Otherwise the file is hashed: the same bytes as any file ingested
+  whole (a touched, copied or renamed file) are skipped too, and recorded under the
+  new path and time; different bytes (lines appended, a file republished) are read
+  again whole, and the measurements already stored are skipped by their ids (a
+  stored measurement is never replaced), so nothing is stored twice.
+* ``reread`` (``--reread``) reads every file regardless. Skipped files count in
+  ``IngestReport.skipped``; with nothing to read, no worker is started and the
+  store's ids are not even loaded, so ingesting an unchanged tree costs a ``stat``
+  per file.
+* Bad lines of a file read again are kept again in the new run's ``rejects/``.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import multiprocessing as mp
@@ -54,7 +80,7 @@ from blockproof.pipeline.extract import (
     parse_time_us,
 )
 from blockproof.pipeline.schema import TABLES
-from blockproof.pipeline.store import Store
+from blockproof.pipeline.store import IngestedFile, Store
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 NOT_MEASUREMENTS = (".receipts.jsonl.gz",)  # beside a collector export's measurement files
@@ -101,6 +127,8 @@ class IngestReport:
     new: int = 0
     duplicate: int = 0
     bad: int = 0
+    skipped: int = 0  # files ingested whole before, met again unchanged: not read
+    skipped_bytes: int = 0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
     rejects: list[str] = field(default_factory=list)
@@ -113,6 +141,8 @@ class IngestReport:
             "new": self.new,
             "duplicate": self.duplicate,
             "bad": self.bad,
+            "skipped": self.skipped,
+            "skipped_bytes": self.skipped_bytes,
             "seconds": round(self.seconds, 3),
             "bad_reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])),
             "rejects": self.rejects,
@@ -417,42 +447,129 @@ class _Committer:
         self.store.commit(files)
 
 
+@dataclass(slots=True)
+class _ToRead:
+    """A file to read, as it was before it was hashed (recorded if still so at the end)."""
+
+    path: Path
+    sha256: str
+    size: int
+    mtime_ns: int
+    checked_ns: int
+
+
+class _Triage:
+    """Which files to read: the files a finished run read whole, met again unchanged, are
+    skipped (module docstring, "Skipping files ingested whole")."""
+
+    def __init__(self, store: Store, report: IngestReport, reread: bool) -> None:
+        self.report = report
+        self.known = {} if reread else store.ingested()
+        self.whole = {f.sha256 for f in self.known.values()}
+        self.refreshed: dict[str, IngestedFile] = {}  # the same bytes, under a new size/time
+
+    def unchanged_by_stat(self, path: Path) -> bool:
+        st = path.stat()
+        known = self.known.get(str(path))
+        return known is not None and known.unchanged(st.st_size, st.st_mtime_ns)
+
+    def hash(self, path: Path) -> _ToRead | None:
+        """The file to read, or None (and recorded under its new time) when its bytes are
+        those of a file ingested whole."""
+        checked_ns = time.time_ns()
+        st = path.stat()
+        todo = _ToRead(path, file_sha256(path), st.st_size, st.st_mtime_ns, checked_ns)
+        if todo.sha256 not in self.whole:
+            return todo
+        self.refreshed[str(path)] = IngestedFile(
+            str(path), todo.size, todo.mtime_ns, todo.sha256, checked_ns
+        )
+        self.skip(todo.size)
+        return None
+
+    def skip(self, size: int) -> None:
+        self.report.skipped += 1
+        self.report.skipped_bytes += size
+
+    def record(self, store: Store, read: list[_ToRead]) -> None:
+        """After a finished run: the files read whole, unless one changed meanwhile."""
+        entries = dict(self.refreshed)
+        for f in read:
+            try:
+                st = f.path.stat()
+            except OSError:
+                continue
+            if (st.st_size, st.st_mtime_ns) == (f.size, f.mtime_ns):
+                entries[str(f.path)] = IngestedFile(
+                    str(f.path), f.size, f.mtime_ns, f.sha256, f.checked_ns
+                )
+        store.record_ingested(entries)
+
+
 def ingest(
     paths: Iterable[str | os.PathLike[str]],
     store: Store,
     *,
     jobs: int | None = None,
     batch: int = DEFAULT_BATCH,
+    reread: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often."""
+    """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often.
+
+    Files ingested whole by an earlier run and unchanged are skipped (``reread`` reads
+    every file again; measurements already stored are skipped all the same)."""
     started = time.perf_counter()
     files = discover(paths)
     if not files:
         raise IngestError("no measurement files (.json, .jsonl, .json.gz, .jsonl.gz) found")
     report = IngestReport(files=len(files))
-    report.bytes = total = sum(p.stat().st_size for p in files)
+    sizes = {p: p.stat().st_size for p in files}
+    report.bytes = sum(sizes.values())
     store.root.mkdir(parents=True, exist_ok=True)
     store.clean_staging()
     store.table_dir("measurements").mkdir(parents=True, exist_ok=True)
-    global _KNOWN
-    _KNOWN = store.known_ids()  # inherited by the forked workers
+    triage = _Triage(store, report, reread)
+    candidates: list[Path] = []
+    for path in files:
+        if triage.unchanged_by_stat(path):
+            triage.skip(sizes[path])
+        else:
+            candidates.append(path)
+    total = sum(sizes[p] for p in candidates)
     run = store.new_run()
     jobs = max(1, jobs or os.cpu_count() or 1)
     ctx = mp.get_context("fork")
     tasks: Any = ctx.Queue(maxsize=2 * jobs)
     results: Any = ctx.Queue()
-    workers = [
-        ctx.Process(
-            target=_worker_main, args=(str(store.root), run, i, batch, tasks, results), daemon=True
-        )
-        for i in range(jobs)
-    ]
-    for w in workers:
-        w.start()
+    workers: list[Any] = []  # started with the first file to read
     committer = _Committer(store, report)
     ended = 0
     done_bytes = 0
+
+    def start_workers() -> None:
+        global _KNOWN
+        _KNOWN = store.known_ids()  # inherited by the forked workers
+        workers.extend(
+            ctx.Process(
+                target=_worker_main,
+                args=(str(store.root), run, i, batch, tasks, results),
+                daemon=True,
+            )
+            for i in range(jobs)
+        )
+        # The workers are forked: what the parent allocated stays out of their garbage
+        # collector (collected here first, then frozen), so that a worker never frees an
+        # object of the parent's native libraries (Arrow, DuckDB), whose allocators and
+        # threads a fork does not carry over (a worker crashed so after in-process
+        # analyses).
+        gc.collect()
+        gc.freeze()
+        try:
+            for w in workers:
+                w.start()
+        finally:
+            gc.unfreeze()
 
     def drain(block: bool) -> None:
         nonlocal ended
@@ -486,21 +603,30 @@ def ingest(
                 return
             except queue.Full:
                 drain(block=False)
-                if any(not w.is_alive() for w in workers):
+                dead = [w for w in workers if not w.is_alive()]
+                if dead:
                     drain(block=False)
-                    raise RuntimeError("an ingest worker died") from None
+                    codes = ", ".join(str(w.exitcode) for w in dead)
+                    raise RuntimeError(f"an ingest worker died (exit code {codes})") from None
 
     reader_rejects = _Rejects(store, run, jobs)  # the reader's own: broken files, bad documents
+    read: list[_ToRead] = []
     try:
-        for path in files:
-            sha256 = file_sha256(path)
+        for path in candidates:
+            todo = triage.hash(path)
+            if todo is None:  # the bytes of a file ingested whole, under another name or time
+                done_bytes += sizes[path]
+                continue
+            if not workers:
+                start_workers()
+            read.append(todo)
             with open(path, "rb") as f:
                 for _number, chunk, position in _chunks(path, f, reader_rejects, report):
-                    put((str(path), sha256, chunk))
+                    put((str(path), todo.sha256, chunk))
                     drain(block=False)
                     if on_progress:
                         on_progress(done_bytes + position, total)
-            done_bytes += path.stat().st_size
+            done_bytes += sizes[path]
             if on_progress:
                 on_progress(done_bytes, total)
         for _ in workers:
@@ -512,14 +638,20 @@ def ingest(
                 if ended < len(workers):
                     raise RuntimeError("ingest workers stopped without finishing")
     finally:
+        aborted = ended < len(workers)
         for w in workers:
-            if w.is_alive() and ended < len(workers):
+            if w.is_alive() and aborted:
                 w.terminate()
             w.join(timeout=5)
+        if aborted:  # tasks nobody will read: do not wait at exit to flush them
+            tasks.cancel_join_thread()
+            results.cancel_join_thread()
         kept = reader_rejects.close()
         if kept:
             report.rejects.append(kept)
         store.clean_staging()
+    # every batch is committed: the files read are now in the store whole
+    triage.record(store, read)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -8,6 +8,8 @@ Layout::
       sources/<sha256>.jsonl.gz    every input file, byte for byte, named by its hash
       cells/cells.parquet          written by `analyze`
       events.json                  written by `analyze`
+      event-history.json           every event id `analyze` ever gave (pipeline.identity)
+      ingested.json                the input files ingested whole (see below)
       rejects/<run>.jsonl          bad input lines, kept aside with the reason
       .staging/<run>/...           files being written; moved into place at commit
 
@@ -19,6 +21,12 @@ stored (and is skipped by a later ingest) only once all its rows are in place.
 
 All partition values are also columns inside the files, so a reader may ignore
 the directory names.
+
+``ingested.json`` lists every input file ingested whole, by the path it was given
+as (resolved), with its size, modification time (ns), SHA-256 and when it was
+checked: ``ingest`` skips such a file when it meets it again unchanged (see
+``pipeline.ingest``). It is written last, atomically, by a run that finished:
+a run that is interrupted records nothing, so its files are read again.
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,6 +95,71 @@ def read_record(path: Path, line: int) -> bytes:
 
 class StoreError(RuntimeError):
     """A store directory that is not usable (not a store, unreadable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedFile:
+    """An input file that a finished ``ingest`` read whole (one entry of ``ingested.json``).
+
+    ``size`` and ``mtime_ns`` are as the file was before it was hashed and read, and as
+    it still was after; ``checked_ns`` is the wall clock (ns) before it was hashed: a
+    modification time that close to it may hide a later change (see ``unchanged``)."""
+
+    path: str  # as given, resolved
+    size: int
+    mtime_ns: int
+    sha256: str
+    checked_ns: int
+
+    # A modification time within this of the check may be shared by a later write on
+    # file systems with coarse timestamps (2 s on FAT): then size and time prove nothing.
+    RACY_NS = 2_000_000_000
+
+    def unchanged(self, size: int, mtime_ns: int) -> bool:
+        """Whether a file now of ``size`` and ``mtime_ns`` is, by its size and time, the
+        file recorded: the same size and time, recorded long enough after its last write
+        that a later write would have moved its time."""
+        return (
+            size == self.size
+            and mtime_ns == self.mtime_ns
+            and mtime_ns < self.checked_ns - self.RACY_NS
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "sha256": self.sha256,
+            "checked_ns": self.checked_ns,
+        }
+
+    @classmethod
+    def from_dict(cls, value: Any) -> IngestedFile:
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        path, sha256 = value.get("path"), value.get("sha256")
+        numbers = [value.get(k) for k in ("size", "mtime_ns", "checked_ns")]
+        if (
+            not isinstance(path, str)
+            or not isinstance(sha256, str)
+            or len(sha256) != 64
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers)
+        ):
+            raise ValueError(f"not an ingested file: {value!r}"[:200])
+        return cls(path, value["size"], value["mtime_ns"], sha256, value["checked_ns"])
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: written to a temporary file, flushed to disk,
+    then renamed over it, so that a reader (or a crash) sees the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 class Store:
@@ -152,6 +227,53 @@ class Store:
     @property
     def events_path(self) -> Path:
         return self.root / "events.json"
+
+    @property
+    def event_history_path(self) -> Path:
+        """Every event id ever given, with what it was last (``pipeline.identity``)."""
+        return self.root / "event-history.json"
+
+    @property
+    def ingested_path(self) -> Path:
+        return self.root / "ingested.json"
+
+    def ingested(self) -> dict[str, IngestedFile]:
+        """The input files ingested whole, by resolved path (empty for a new store, or
+        one whose tables are gone: then nothing is known to be in it)."""
+        import orjson
+
+        if not self.files("measurements"):
+            return {}
+        try:
+            data = orjson.loads(self.ingested_path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise StoreError(
+                f"{self.ingested_path} is unreadable ({exc}): delete it and ingest again"
+                " (every file is then read again; nothing is stored twice)"
+            ) from exc
+        try:
+            if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+                raise ValueError("no 'files' list")
+            found = [IngestedFile.from_dict(item) for item in data["files"]]
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.ingested_path}: {exc}: delete it and ingest again"
+                " (every file is then read again; nothing is stored twice)"
+            ) from exc
+        return {f.path: f for f in found}
+
+    def record_ingested(self, files: Mapping[str, IngestedFile]) -> None:
+        """Add (or update) entries of ``ingested.json``, atomically. The file is read
+        again first, so entries another run recorded meanwhile are kept."""
+        import orjson
+
+        if not files:
+            return
+        merged = {**self.ingested(), **files}
+        payload = {"version": 1, "files": [merged[k].as_dict() for k in sorted(merged)]}
+        write_atomically(self.ingested_path, orjson.dumps(payload) + b"\n")
 
     def files(
         self,
