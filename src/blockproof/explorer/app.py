@@ -39,10 +39,11 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,8 +54,8 @@ from blockproof.explorer.measurement import measurement_view
 from blockproof.explorer.report import render_html
 from blockproof.explorer.search import aggregate, parse_query
 from blockproof.explorer.timeline import parse_day, platform_name, timeline
-from blockproof.pipeline.events import StoredEvent, read_events
-from blockproof.pipeline.store import Store
+from blockproof.pipeline.events import StoredEvent, read_events, resolve_event_id
+from blockproof.pipeline.store import Store, StoreError
 from blockproof.platforms import profiles
 
 SECURITY_HEADERS = [
@@ -152,6 +153,19 @@ def create_app(store_dir: Path) -> ASGIApp:
 
     # -- events -------------------------------------------------------------------
 
+    def merged_into(event_id: str) -> str | None:
+        """The current id of an event merged into another since (links in alerts and
+        reports keep working); None when ``event_id`` is current, unknown or vanished."""
+        try:
+            current = resolve_event_id(store, event_id)
+        except (OSError, StoreError):
+            return None
+        return current if current not in (None, event_id) else None
+
+    def moved_to(request: Request, path: str) -> Response:
+        query = request.url.query
+        return RedirectResponse(path + (f"?{query}" if query else ""), status_code=301)
+
     async def event_page(request: Request) -> Response:
         event_id = request.path_params["event_id"]
         try:
@@ -161,6 +175,9 @@ def create_app(store_dir: Path) -> ASGIApp:
         try:
             evidence = await asyncio.to_thread(gather, store, event_id, since=since)
         except InputError as exc:
+            moved = await asyncio.to_thread(merged_into, event_id)
+            if moved is not None:
+                return moved_to(request, f"/events/{quote(moved)}")
             return not_found(str(exc))
         text = render_html(evidence, measurement_url=lambda msm_id: f"/measurements/{msm_id}")
         nav = (
@@ -183,6 +200,9 @@ def create_app(store_dir: Path) -> ASGIApp:
         try:
             evidence = await asyncio.to_thread(gather, store, event_id, since=since)
         except (InputError, FileNotFoundError) as exc:
+            moved = await asyncio.to_thread(merged_into, event_id)
+            if moved is not None:
+                return moved_to(request, f"/api/events/{quote(moved)}")
             return json_error(str(exc), 404)
         payload = dataclasses.asdict(evidence)
         del payload["compliance"]  # only asked for with ?since=, and then as its own JSON
