@@ -245,9 +245,15 @@ def _check_run(tmp: Path, name: str, content: bytes, nonblank: int | None) -> No
     stored = sum(pq.read_metadata(p).num_rows for p in kept)
     assert stored == report.new
     assert not (store.root / ".staging").exists()
-    again = ingest([source], store, jobs=1)  # the same input again adds nothing
+    again = ingest([source], store, jobs=1)  # the same input again adds nothing:
     assert again.new == 0
-    assert again.duplicate == report.new + report.duplicate
+    if report.new:  # a file ingested whole into a store is not even read again
+        assert (again.skipped, again.read) == (1, 0)
+    else:  # a store without measurements knows no file: read again, as bad as before
+        assert (again.skipped, again.read, again.bad) == (0, report.read, report.bad)
+    reread = ingest([source], store, jobs=1, reread=True)  # and read again, every record
+    assert reread.new == 0  # it holds is one already stored
+    assert reread.duplicate == report.new + report.duplicate
 
 
 @example(
