@@ -44,6 +44,8 @@ system:
 	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; \
 	fi
@@ -55,7 +57,7 @@ test: $(STAMP) system
 # import rules, the unit and property tests (codec, classifier, verdicts, detection, ...),
 # then a few lab scenarios end to end. No Spark, no browser, no SIGKILL loop, nothing long.
 # `make test` runs everything, as CI does.
-FAST := not lab and not spark and not browser and not bench and not internet and not long and not reliability
+FAST := not lab and not kernel and not spark and not browser and not bench and not internet and not long and not reliability
 LAB_SMOKE := pakistan-2024-x or dns-inject or tcp-blackhole or tls-reset-first-segment or http-blockpage or no-censorship
 check: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -99,30 +99,35 @@ class Censor:
             return None
         return tuple(a for a in host.addresses if ":" not in a)
 
+    def dns_rule(self, name: str, path: str) -> Rule | None:
+        """The ``dns`` rule that censors ``name`` on the resolution ``path``, if any."""
+        for rule in self._layers["dns"]:
+            if rule.resolvers in ("all", path) and rule.matches(name):
+                return rule
+        return None
+
     def dns(self, name: str, path: str, *, censored: bool = True) -> DNSOutcome:
         """What the resolver ``path`` ("system" or "udp") answers for an A query."""
         truth = self.resolve(name)
         real = DNSOutcome("NXDOMAIN") if truth is None else DNSOutcome(addresses=truth)
-        if not censored:
+        rule = self.dns_rule(name, path) if censored else None
+        if rule is None:
             return real
-        for rule in self._layers["dns"]:
-            if rule.resolvers not in ("all", path) or not rule.matches(name):
-                continue
-            match rule.action:
-                case "nxdomain":
-                    return DNSOutcome("NXDOMAIN")
-                case "refused":
-                    return DNSOutcome("REFUSED")
-                case "servfail":
-                    return DNSOutcome("SERVFAIL")
-                case "no_answer":
-                    return DNSOutcome()
-                case "forge" | "bogon":
-                    return DNSOutcome(addresses=(rule.answer,))
-                case "inject":
-                    return DNSOutcome(real.rcode, real.addresses, injected=(rule.answer,))
-                case "drop":
-                    return DNSOutcome(drop=True)
+        match rule.action:
+            case "nxdomain":
+                return DNSOutcome("NXDOMAIN")
+            case "refused":
+                return DNSOutcome("REFUSED")
+            case "servfail":
+                return DNSOutcome("SERVFAIL")
+            case "no_answer":
+                return DNSOutcome()
+            case "forge" | "bogon":
+                return DNSOutcome(addresses=(rule.answer,))
+            case "inject":
+                return DNSOutcome(real.rcode, real.addresses, injected=(rule.answer,))
+            case "drop":
+                return DNSOutcome(drop=True)
         return real
 
     def tcp(self, ip: str, port: int) -> Rule | None:

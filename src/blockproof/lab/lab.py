@@ -44,7 +44,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import dns.flags
 import dns.message
@@ -217,15 +217,30 @@ class _DNSServer(asyncio.DatagramProtocol):
             self.transport.sendto(wire, addr)
 
 
+class DNSWorld(Protocol):
+    """What answering DNS needs of a lab: its scenario, its censor, its round trip."""
+
+    scenario: Scenario
+    censor: Censor
+    rtt: float
+
+
 def answer_dns(
-    lab: Lab, data: bytes, path: str, *, censored: bool, transport: str = "udp"
+    lab: DNSWorld,
+    data: bytes,
+    path: str,
+    *,
+    censored: bool,
+    transport: str = "udp",
+    hostile_too: bool | None = None,
 ) -> list[tuple[float, bytes]]:
     """The replies (delay in seconds, wire) the lab sends to one DNS query.
 
     ``path`` is the censor's name for the resolution path, ``transport`` how the query
     reached the public resolver ("udp", "tcp" or "doh"). A hostile resolver
     (``[[resolver]]``) answers the probe's queries (UDP and TCP on the censored path,
-    and DoH) in its own way, before any censor rule.
+    and DoH) in its own way, before any censor rule; ``hostile_too`` overrides which
+    queries are the probe's (the kernel lab tells them by their source address).
     """
     try:
         query = dns.message.from_wire(data)
@@ -234,20 +249,23 @@ def answer_dns(
     if not query.question or query.flags & dns.flags.QR:
         return []
     name = query.question[0].name.to_text(omit_final_dot=True)
-    behaviour = lab.scenario.hostile_dns(name) if censored or transport == "doh" else None
+    if hostile_too is None:
+        hostile_too = censored or transport == "doh"
+    behaviour = lab.scenario.hostile_dns(name) if hostile_too else None
     if behaviour is not None:
         truth = lab.censor.resolve(name) or ()
         return [(lab.rtt, wire) for wire in hostile.dns_replies(behaviour, data, truth, transport)]
     outcome = lab.censor.dns(name, path, censored=censored)
     if outcome.drop:
         return []
-    replies = [(lab.rtt, _reply(query, outcome))]
+    replies = [(lab.rtt, dns_reply(query, outcome))]
     if outcome.injected is not None:
-        replies.insert(0, (lab.rtt / 2, _reply(query, DNSOutcome(addresses=outcome.injected))))
+        replies.insert(0, (lab.rtt / 2, dns_reply(query, DNSOutcome(addresses=outcome.injected))))
     return replies
 
 
-def _reply(query: dns.message.Message, outcome: DNSOutcome) -> bytes:
+def dns_reply(query: dns.message.Message, outcome: DNSOutcome) -> bytes:
+    """The resolver's reply to ``query`` carrying ``outcome`` (A records only)."""
     response = dns.message.make_response(query)
     response.flags |= dns.flags.RA
     response.set_rcode(dns.rcode.from_text(outcome.rcode))
@@ -405,11 +423,10 @@ class Lab(LabView):
                     self._listeners[(host.name, port)] = (LOOPBACK, await self._listen(handler))
         for rule in self.scenario.rules_for("tls"):
             if rule.action == "mitm":
-                names = tuple(p for p in rule.match if p != "*") or ("mitm.example",)
-                mitm_host = Host(name=names[0], addresses=(), blockpage=rule.blockpage)
+                mitm_host = mitm_site(rule)
                 port = await self._listen(
-                    _site_handler(mitm_host, "https", self._blockpages),
-                    ssl_context=self._pki.mitm_context(names),
+                    site_handler(mitm_host, "https", self._blockpages),
+                    ssl_context=self._pki.mitm_context(mitm_host.names),
                 )
                 self._mitm[id(rule)] = (LOOPBACK, port)
         served = frozenset(self._listeners) | (
@@ -505,7 +522,7 @@ class Lab(LabView):
     async def _site(self, host: Host, scheme: str, *, probe: bool = False) -> tuple[str, int]:
         assert self._pki is not None
         ctx = self._pki.server_context(host) if scheme == "https" else None
-        handler = _site_handler(host, scheme, self._blockpages, probe=probe)
+        handler = site_handler(host, scheme, self._blockpages, probe=probe)
         misbehaving = hostile.site_listener(host.hostile, scheme) if host.hostile else None
         if misbehaving is not None:
             handler, speaks_tls = misbehaving
@@ -546,42 +563,13 @@ class Lab(LabView):
 
     async def _dns_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """DNS over TCP on the resolver's :53: as visible to the censor as UDP is."""
-        try:
-            for _ in range(100):
-                async with asyncio.timeout(30):
-                    (length,) = struct.unpack("!H", await reader.readexactly(2))
-                    data = await reader.readexactly(length)
-                replies = answer_dns(self, data, "udp", censored=True, transport="tcp")
-                if not replies:
-                    continue
-                _delay, wire = replies[-1]  # one reply per query on a stream
-                writer.write(struct.pack("!H", len(wire)) + wire)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, TimeoutError):
-            pass
-        finally:
-            writer.close()
+        await serve_dns_tcp(reader, writer, lambda data: answer_dns(
+            self, data, "udp", censored=True, transport="tcp"))  # fmt: skip
 
     async def _doh(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """DNS over HTTPS (RFC 8484 GET) on the resolver's :443: encrypted, so uncensored."""
-
-        def respond(target: str) -> origin.Response:
-            path, _, query = target.partition("?")
-            params = urllib.parse.parse_qs(query)
-            headers = [(b"content-type", b"application/dns-message"), (b"server", b"lab-doh")]
-            if path != "/dns-query" or "dns" not in params:
-                return 404, [(b"content-type", b"text/plain")], b"use /dns-query?dns=\n"
-            encoded = params["dns"][0]
-            try:
-                data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-            except ValueError:
-                return 400, [(b"content-type", b"text/plain")], b"bad dns parameter\n"
-            replies = answer_dns(self, data, "doh", censored=False, transport="doh")
-            if not replies:
-                return 400, [(b"content-type", b"text/plain")], b"not a DNS query\n"
-            return 200, headers, replies[-1][1]
-
-        await origin.serve_http(reader, writer, respond)
+        await serve_doh(reader, writer, lambda data: answer_dns(
+            self, data, "doh", censored=False, transport="doh"))  # fmt: skip
 
     # --- routing ---------------------------------------------------------------------
 
@@ -651,7 +639,7 @@ class Lab(LabView):
         try:
             up_reader, up_writer = await asyncio.open_connection(*target, limit=READ_CHUNK)
         except OSError:
-            _reset(writer)
+            reset(writer)
             return
         delay = self.rtt / 2
         extra = (throttle.delay_ms / 1000.0) if throttle else 0.0
@@ -659,8 +647,8 @@ class Lab(LabView):
         loss = self._loss(flow, throttle, self.rtt + extra) if throttle else None
         try:
             await asyncio.gather(
-                _pipe(reader, up_writer, delay, 0.0, opening),
-                _pipe(up_reader, writer, delay + extra, rate, b"", loss),
+                pipe(reader, up_writer, delay, 0.0, opening),
+                pipe(up_reader, writer, delay + extra, rate, b"", loss),
             )
         finally:
             up_writer.close()
@@ -684,40 +672,107 @@ class Lab(LabView):
     ) -> tuple[str, int] | None:
         """Carry out a censoring rule; a detour address means "carry on to there"."""
         await self.sleep_rtt(0.5)
-        match rule.action:
-            case "reset":
-                _reset(writer)
-            case "fin":
-                with contextlib.suppress(OSError):
-                    writer.write_eof()
-                    async with asyncio.timeout(30):
-                        while await reader.read(READ_CHUNK):
-                            pass
-                writer.close()
-            case "drop":
-                with contextlib.suppress(OSError, TimeoutError):
-                    async with asyncio.timeout(120):
-                        while await reader.read(READ_CHUNK):
-                            pass
-            case "mitm":
-                return self._mitm[id(rule)]
-            case "blockpage":
-                if rule.body:
-                    body = rule.body.encode()
-                else:
-                    body = self._blockpages.setdefault(
-                        rule.blockpage, blockpage_body(rule.blockpage)
-                    )
-                await _send_blockpage(writer, body, rule.status)
-            case "redirect":
-                writer.write(
-                    b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
-                    b"Connection: close\r\n\r\n" % rule.location.encode()
-                )
-                with contextlib.suppress(OSError):
-                    await writer.drain()
-                writer.close()
-        return None
+        return await carry_out(rule, reader, writer, self._blockpages, self._mitm.get(id(rule)))
+
+
+async def carry_out(
+    rule: Rule,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    blockpages: dict[str, bytes],
+    mitm: tuple[str, int] | None = None,
+) -> tuple[str, int] | None:
+    """What a DPI box does to a flow a ``tls`` or ``http`` rule matched, on the real
+    socket; a detour address (``mitm``, the interception server) means "carry on to
+    there". Shared by the in-process wire and the kernel lab's DPI box."""
+    match rule.action:
+        case "reset":
+            reset(writer)
+        case "fin":
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+                async with asyncio.timeout(30):
+                    while await reader.read(READ_CHUNK):
+                        pass
+            writer.close()
+        case "drop":
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(120):
+                    while await reader.read(READ_CHUNK):
+                        pass
+        case "mitm":
+            return mitm
+        case "blockpage":
+            if rule.body:
+                body = rule.body.encode()
+            else:
+                body = blockpages.setdefault(rule.blockpage, blockpage_body(rule.blockpage))
+            await _send_blockpage(writer, body, rule.status)
+        case "redirect":
+            writer.write(
+                b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n" % rule.location.encode()
+            )
+            with contextlib.suppress(OSError):
+                await writer.drain()
+            writer.close()
+    return None
+
+
+Answer = Callable[[bytes], list[tuple[float, bytes]]]  # a DNS query's (delay, reply) list
+
+
+async def serve_dns_tcp(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: Answer
+) -> None:
+    """DNS over TCP (length-prefixed messages): one reply per query, the last ``answer``
+    gives (an injector's earlier forgery does not take a stream's place)."""
+    try:
+        for _ in range(100):
+            async with asyncio.timeout(30):
+                (length,) = struct.unpack("!H", await reader.readexactly(2))
+                data = await reader.readexactly(length)
+            replies = answer(data)
+            if not replies:
+                continue
+            _delay, wire = replies[-1]
+            writer.write(struct.pack("!H", len(wire)) + wire)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
+async def serve_doh(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: Answer
+) -> None:
+    """DNS over HTTPS, RFC 8484 GET on /dns-query (the TLS session is the listener's)."""
+
+    def respond(target: str) -> origin.Response:
+        path, _, query = target.partition("?")
+        params = urllib.parse.parse_qs(query)
+        headers = [(b"content-type", b"application/dns-message"), (b"server", b"lab-doh")]
+        if path != "/dns-query" or "dns" not in params:
+            return 404, [(b"content-type", b"text/plain")], b"use /dns-query?dns=\n"
+        encoded = params["dns"][0]
+        try:
+            data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except ValueError:
+            return 400, [(b"content-type", b"text/plain")], b"bad dns parameter\n"
+        replies = answer(data)
+        if not replies:
+            return 400, [(b"content-type", b"text/plain")], b"not a DNS query\n"
+        return 200, headers, replies[-1][1]
+
+    await origin.serve_http(reader, writer, respond)
+
+
+def mitm_site(rule: Rule) -> Host:
+    """The interception server a ``tls`` ``mitm`` rule leads to: a host named after the
+    rule's patterns that serves the rule's blockpage (with the censor CA's certificate)."""
+    names = tuple(p for p in rule.match if p != "*") or ("mitm.example",)
+    return Host(name=names[0], aliases=names[1:], addresses=(), blockpage=rule.blockpage)
 
 
 def _proxy_handler(
@@ -751,7 +806,7 @@ def _embedded_server_class() -> type[Any]:
     return EmbeddedServer
 
 
-def _site_handler(
+def site_handler(
     host: Host, scheme: str, blockpages: dict[str, bytes], *, probe: bool = False
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
     if host.blockpage:
@@ -790,7 +845,7 @@ async def _send_blockpage(writer: asyncio.StreamWriter, body: bytes, status: int
     writer.close()
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
+def reset(writer: asyncio.StreamWriter) -> None:
     """Close with a TCP RST, as a censor's injected reset looks to the client."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -824,7 +879,7 @@ class SegmentLoss:
         return wait
 
 
-async def _pipe(
+async def pipe(
     src: asyncio.StreamReader,
     dst: asyncio.StreamWriter,
     delay: float,
@@ -899,7 +954,7 @@ async def _pipe_direct(src: asyncio.StreamReader, dst: asyncio.StreamWriter, fir
         _half_close(dst)
     except OSError as exc:
         if exc.errno in (errno.ECONNRESET, errno.EPIPE) or isinstance(exc, ConnectionError):
-            _reset(dst)
+            reset(dst)
         else:
             dst.close()
 

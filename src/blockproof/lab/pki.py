@@ -20,15 +20,34 @@ from blockproof.lab.internet import Host
 WRONG_HOST_NAME = "unrelated.example.net"
 
 
+CA_FILES = {"ca": ("lab-ca.pem", "lab-ca.key"), "censor_ca": ("censor-ca.pem", "censor-ca.key")}
+
+
 class LabPKI:
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, shared: Path | None = None) -> None:
+        """A new lab CA and censor CA; or, with ``shared``, the ones ``save`` wrote there
+        (the kernel lab's processes in several namespaces use one PKI)."""
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="blockproof-lab-")
         self.folder = folder or Path(self._tmp.name if self._tmp else ".")
-        self.ca = trustme.CA(organization_name="blockproof lab CA")
-        self.censor_ca = trustme.CA(organization_name="Lab national filter")
+        if shared is not None:
+            self.ca, self.censor_ca = (
+                trustme.CA.from_pem((shared / cert).read_bytes(), (shared / key).read_bytes())
+                for cert, key in CA_FILES.values()
+            )
+        else:
+            self.ca = trustme.CA(organization_name="blockproof lab CA")
+            self.censor_ca = trustme.CA(organization_name="Lab national filter")
         self.ca_file = str(self.folder / "lab-ca.pem")
         self.ca.cert_pem.write_to_path(self.ca_file)
         self._contexts: dict[tuple[tuple[str, ...], str], ssl.SSLContext] = {}
+
+    def save(self, folder: Path) -> None:
+        """Write both CAs, keys included, for ``LabPKI(shared=folder)`` (mode 0600)."""
+        for attr, (cert, key) in CA_FILES.items():
+            ca: trustme.CA = getattr(self, attr)
+            ca.cert_pem.write_to_path(str(folder / cert))
+            (folder / key).touch(mode=0o600)
+            ca.private_key_pem.write_to_path(str(folder / key))
 
     def close(self) -> None:
         if self._tmp is not None:
