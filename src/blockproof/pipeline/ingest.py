@@ -64,6 +64,7 @@ import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -81,6 +82,7 @@ from blockproof.pipeline.extract import (
 )
 from blockproof.pipeline.schema import TABLES
 from blockproof.pipeline.store import IngestedFile, Store
+from blockproof.verdict.fingerprints import FingerprintDB
 
 SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 NOT_MEASUREMENTS = (".receipts.jsonl.gz",)  # beside a collector export's measurement files
@@ -210,8 +212,12 @@ def read_records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | 
 
 # -- worker side ---------------------------------------------------------------------
 
-# (source name, sha256, [(line number, bytes)]) or None (no more work: flush and stop)
-Task = tuple[str, str, list[tuple[int, bytes]]] | None
+# What a worker is given (None: no more work, flush and stop):
+# ("lines", path, sha256, [(line number, bytes)]): records the reader cut (.json documents);
+# ("range", path, sha256, start, end, first line number): bytes [start, end) of a plain
+#   JSON-lines file, whole lines, read by the worker itself;
+# ("file", path, sha256): a whole gzipped JSON-lines file, decompressed by the worker.
+Task = tuple[Any, ...] | None
 
 _KNOWN: set[str] = set()
 
@@ -343,6 +349,47 @@ class Worker:
         self.reasons[short] = self.reasons.get(short, 0) + 1
         self.rejects.add(source, line, reason, raw)
 
+    def take(self, task: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Do one task; the batches it filled."""
+        kind, path, sha256 = task[:3]
+        done: list[dict[str, Any]] = []
+        if kind == "lines":
+            lines: Iterable[tuple[int, bytes]] = task[3]
+        elif kind == "range":
+            lines = self._range(path, *task[3:])
+        else:
+            lines = self._file(path)
+        chunk: list[tuple[int, bytes]] = []
+        size = 0
+        for number, raw in lines:
+            chunk.append((number, raw))
+            size += len(raw)
+            if size >= CHUNK_BYTES:
+                if (batch := self.feed(path, sha256, chunk)) is not None:
+                    done.append(batch)
+                chunk, size = [], 0
+        if chunk and (batch := self.feed(path, sha256, chunk)) is not None:
+            done.append(batch)
+        return done
+
+    def _range(self, path: str, start: int, end: int, first: int) -> Iterator[tuple[int, bytes]]:
+        with open(path, "rb") as f:
+            data = os.pread(f.fileno(), end - start, start)
+        for number, line in enumerate(data.split(b"\n"), first):
+            stripped = line.strip()
+            if stripped:
+                yield number, stripped
+
+    def _file(self, path: str) -> Iterator[tuple[int, bytes]]:
+        number = 0
+        with open(path, "rb") as f:
+            try:
+                for number, line in _lines(f):
+                    yield number, line
+            except (EOFError, OSError) as exc:
+                self.counts["read"] += 1
+                self.reject(path, number + 1, f"file breaks off: {exc}", None)
+
     def feed(self, path: str, sha256: str, lines: list[tuple[int, bytes]]) -> dict[str, Any] | None:
         name = Path(path).name
         for number, raw in lines:
@@ -401,13 +448,11 @@ def _worker_main(
     worker = Worker(Store(store_root), run, index, batch)
     try:
         while (task := tasks.get()) is not None:
-            path, sha256, lines = task
-            done = worker.feed(path, sha256, lines)
-            if done is not None:
+            for done in worker.take(task):
                 results.put(("batch", index, done))
-        done = worker.flush()
-        if done is not None:
-            results.put(("batch", index, done))
+        last = worker.flush()
+        if last is not None:
+            results.put(("batch", index, last))
         results.put(
             (
                 "end",
@@ -476,9 +521,13 @@ class _Triage:
     def hash(self, path: Path) -> _ToRead | None:
         """The file to read, or None (and recorded under its new time) when its bytes are
         those of a file ingested whole."""
-        checked_ns = time.time_ns()
-        st = path.stat()
-        todo = _ToRead(path, file_sha256(path), st.st_size, st.st_mtime_ns, checked_ns)
+        return self.hashed(path, *_hash_stat(path))
+
+    def hashed(
+        self, path: Path, sha256: str, size: int, mtime_ns: int, checked_ns: int
+    ) -> _ToRead | None:
+        """``hash``, given the file's SHA-256 and its stat before hashing (``_hash_stat``)."""
+        todo = _ToRead(path, sha256, size, mtime_ns, checked_ns)
         if todo.sha256 not in self.whole:
             return todo
         self.refreshed[str(path)] = IngestedFile(
@@ -550,6 +599,7 @@ def ingest(
     def start_workers() -> None:
         global _KNOWN
         _KNOWN = store.known_ids()  # inherited by the forked workers
+        FingerprintDB.default()  # compiled once here, inherited by every worker
         workers.extend(
             ctx.Process(
                 target=_worker_main,
@@ -611,21 +661,24 @@ def ingest(
 
     reader_rejects = _Rejects(store, run, jobs)  # the reader's own: broken files, bad documents
     read: list[_ToRead] = []
+    # files are hashed one ahead, on a thread (hashlib lets go of the GIL), while the
+    # workers judge the one before
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="ingest-hash")
+    hashed = [hasher.submit(_hash_stat, path) for path in candidates]
     try:
-        for path in candidates:
-            todo = triage.hash(path)
+        for path, pending in zip(candidates, hashed, strict=True):
+            todo = triage.hashed(path, *pending.result())
             if todo is None:  # the bytes of a file ingested whole, under another name or time
                 done_bytes += sizes[path]
                 continue
             if not workers:
                 start_workers()
             read.append(todo)
-            with open(path, "rb") as f:
-                for _number, chunk, position in _chunks(path, f, reader_rejects, report):
-                    put((str(path), todo.sha256, chunk))
-                    drain(block=False)
-                    if on_progress:
-                        on_progress(done_bytes + position, total)
+            for task, position in _tasks(path, todo.sha256, reader_rejects, report):
+                put(task)
+                drain(block=False)
+                if on_progress:
+                    on_progress(done_bytes + position, total)
             done_bytes += sizes[path]
             if on_progress:
                 on_progress(done_bytes, total)
@@ -638,6 +691,9 @@ def ingest(
                 if ended < len(workers):
                     raise RuntimeError("ingest workers stopped without finishing")
     finally:
+        for pending in hashed:
+            pending.cancel()
+        hasher.shutdown(wait=True)
         aborted = ended < len(workers)
         for w in workers:
             if w.is_alive() and aborted:
@@ -654,6 +710,47 @@ def ingest(
     triage.record(store, read)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _hash_stat(path: Path) -> tuple[str, int, int, int]:
+    """(SHA-256, size, mtime_ns, when checked) of a file, the stat taken before hashing."""
+    checked_ns = time.time_ns()
+    st = path.stat()
+    return file_sha256(path), st.st_size, st.st_mtime_ns, checked_ns
+
+
+def _tasks(
+    path: Path, sha256: str, rejects: _Rejects, report: IngestReport
+) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """The tasks one file becomes, each with the byte position it reaches.
+
+    A plain JSON-lines file is cut into byte ranges of whole lines (about
+    ``CHUNK_BYTES``) that the workers read themselves: the reader only counts the line
+    breaks, so no record's bytes cross a pipe. A gzipped one is one task (its worker
+    decompresses it: OONI's bucket is many small files, spread over every core). A
+    ``.json`` document is parsed here and its records handed over."""
+    if is_document(path):
+        with open(path, "rb") as f:
+            for _number, chunk, position in _chunks(path, f, rejects, report):
+                yield ("lines", str(path), sha256, chunk), position
+        return
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+        if gzipped:
+            yield ("file", str(path), sha256), f.seek(0, os.SEEK_END)
+            return
+        f.seek(0)
+        start, position, line = 0, 0, 1
+        while block := f.read(CHUNK_BYTES):
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                end = position + cut + 1
+                yield ("range", str(path), sha256, start, end, line), end
+                line += block.count(b"\n", 0, cut + 1)
+                start = end
+            position += len(block)
+        if start < position:  # a last line without a line break
+            yield ("range", str(path), sha256, start, position, line), position
 
 
 def _chunks(
@@ -707,9 +804,8 @@ def ingest_file(path: str, store_root: str, run: str, index: int, batch: int) ->
     rejects = _Rejects(store, run, index + 1_000_000)
     src = Path(path)
     sha256 = file_sha256(src)
-    with open(src, "rb") as f:
-        for _number, chunk, _position in _chunks(src, f, rejects, report):
-            worker.feed(path, sha256, chunk)
+    for task, _position in _tasks(src, sha256, rejects, report):
+        worker.take(task)
     worker.flush()
     worker.rejects.close()
     rejects.close()

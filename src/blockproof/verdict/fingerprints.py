@@ -64,9 +64,11 @@ import csv
 import io
 import ipaddress
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from importlib.util import find_spec
 from typing import Protocol
@@ -361,7 +363,10 @@ class _Scanner:
                 found.append(fp)
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical_answer(answer: str) -> str:
+    """An address in its compressed form, a name lower-cased without its final dot
+    (answers repeat across measurements: remembered)."""
     text = answer.strip().lower().rstrip(".")
     try:
         return ipaddress.ip_address(text).compressed
@@ -378,6 +383,39 @@ def _unique(found: Iterable[Fingerprint]) -> list[Fingerprint]:
     """Each fingerprint once: nat/isp first, then other blocking scopes, then the
     non-blocking ones; OONI's before Citizen Lab's; by name."""
     return sorted(set(found), key=_rank)
+
+
+class _BodyMemo:
+    """The body matches of recent distinct bodies, bounded in bytes (least recently used
+    out). Blockpages and the pages of popular sites repeat across thousands of
+    measurements: each is scanned once. A hit is found by the body's hash and confirmed
+    by comparing the bytes, so it is exact. Bodies over ``largest`` are not kept."""
+
+    def __init__(self, budget: int = 32 << 20, largest: int = 1 << 20) -> None:
+        self.budget = budget
+        self.largest = largest
+        self.held = 0
+        self._entries: OrderedDict[bytes, tuple[Fingerprint, ...]] = OrderedDict()
+        self._lock = threading.Lock()  # the default database is shared by threads
+
+    def get(self, body: bytes) -> tuple[Fingerprint, ...] | None:
+        with self._lock:
+            found = self._entries.get(body)
+            if found is not None:
+                self._entries.move_to_end(body)
+            return found
+
+    def put(self, body: bytes, matched: tuple[Fingerprint, ...]) -> None:
+        if len(body) > self.largest:
+            return
+        with self._lock:
+            if body in self._entries:
+                return
+            self._entries[body] = matched
+            self.held += len(body)
+            while self.held > self.budget:
+                old, _ = self._entries.popitem(last=False)
+                self.held -= len(old)
 
 
 class FingerprintDB:
@@ -405,6 +443,7 @@ class FingerprintDB:
         if self._dns_other is not None:
             skipped += self._dns_other.skipped
         self.skipped: tuple[tuple[Fingerprint, str], ...] = tuple(skipped)
+        self._bodies = _BodyMemo()
 
     @classmethod
     @cache
@@ -421,9 +460,7 @@ class FingerprintDB:
         found: list[Fingerprint] = []
         if body:
             data = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
-            scanner = self._scanners.get("body")
-            if scanner is not None:
-                scanner.search(data, found)
+            found.extend(self._match_body(data))
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str):
                 continue  # a malformed header pair cannot match
@@ -434,6 +471,20 @@ class FingerprintDB:
             if self._any_header is not None:
                 self._any_header.search(raw, found)
         return _unique(found) if found else []
+
+    def _match_body(self, data: bytes) -> tuple[Fingerprint, ...]:
+        """The body patterns ``data`` matches, scanned once per distinct body."""
+        scanner = self._scanners.get("body")
+        if scanner is None:
+            return ()
+        known = self._bodies.get(data)
+        if known is not None:
+            return known
+        found: list[Fingerprint] = []
+        scanner.search(data, found)
+        matched = tuple(found)
+        self._bodies.put(data, matched)
+        return matched
 
     def match_dns(self, addresses: Iterable[str]) -> list[Fingerprint]:
         """Fingerprints matched by DNS answers (addresses, or CNAME names)."""
