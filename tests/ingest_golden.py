@@ -71,13 +71,15 @@ def snapshot(store_root: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def ingest_snapshot(work: Path, *, jobs: int = 2) -> dict[str, list[dict[str, Any]]]:
+def ingest_snapshot(
+    work: Path, *, jobs: int = 2, engine: str = "local"
+) -> dict[str, list[dict[str, Any]]]:
     from blockproof.pipeline.ingest import ingest
     from blockproof.pipeline.store import Store
 
     inputs = corpus(work / "in")
     store = Store(work / "store")
-    ingest([inputs], store, jobs=jobs)
+    ingest([inputs], store, jobs=jobs, engine=engine)
     return snapshot(store.root)
 
 

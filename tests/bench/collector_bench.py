@@ -14,7 +14,13 @@ What is measured, side by side in one run, in one directory on one disk:
   pre-built requests and times each answer. Variants: OONI's single
   submission (``POST /report/{id}``) unsigned and signed (the collector checks
   each Ed25519 signature), and our batch endpoint (``POST /measurements``,
-  signed, 16 measurements per request).
+  signed, 16 measurements per request). The collector runs its admission
+  (parsing, canonical form, signature check) in worker processes beside the
+  log writer (``collector.workers``); the "inline" variant turns them off
+  (``BLOCKPROOF_COLLECTOR_WORKERS=0``), everything then running in one process.
+
+CPU is counted for the collector's whole process tree (writer + workers) and,
+separately, for the writer process alone.
 
 Each variant runs ``--rounds`` times, interleaved; the table shows medians.
 Every request loop is bounded in count (``--requests``) and time (``--seconds``).
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -40,6 +47,7 @@ sys.path.insert(0, str(HERE.parent / "integration"))
 from collector_kit import REPORT_ID, CollectorProcess, measurement  # noqa: E402
 
 from blockproof.codec.jcs import canonicalize  # noqa: E402
+from blockproof.collector.workers import WORKERS_ENV  # noqa: E402
 from blockproof.custody.signing import sign_measurement  # noqa: E402
 
 BEGIN = "<!-- collector:begin -->"
@@ -80,7 +88,12 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     errors: int
-    server_cpu: float = 0.0  # CPU seconds used by the collector process during the run
+    server_cpu: float = 0.0  # CPU seconds used by the collector's processes during the run
+    writer_cpu: float = 0.0  # ... by the writer (main) process alone
+
+    @property
+    def writer_cpu_per_measurement_us(self) -> float:
+        return self.writer_cpu / max(1, self.measurements) * 1e6
 
     @property
     def cpu_per_measurement_us(self) -> float:
@@ -144,20 +157,44 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of ``pid`` and its living children (the admission workers), and of ``pid``."""
+    own = process_cpu(pid)
+    total = own
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            children += (task / "children").read_text().split()
+    for child in children:
+        with contextlib.suppress(OSError):  # a child that exited meanwhile
+            total += process_cpu(int(child))
+    return total, own
+
+
 def run_collector(
     directory: Path, payloads: list[bytes], *, path: str, per: int, concurrency: int,
-    seconds: float,
+    seconds: float, workers: int | None = None,
 ) -> LoadResult:  # fmt: skip
     data = Path(tempfile.mkdtemp(prefix="collector-", dir=directory))
     collector = CollectorProcess(data)
-    collector.start()
+    saved = os.environ.get(WORKERS_ENV)
+    if workers is not None:
+        os.environ[WORKERS_ENV] = str(workers)
+    try:
+        collector.start()
+    finally:
+        os.environ.pop(WORKERS_ENV, None)
+        if saved is not None:
+            os.environ[WORKERS_ENV] = saved
     try:
         import uvloop
 
         assert collector.proc is not None
-        before = process_cpu(collector.proc.pid)
+        time.sleep(0.5)  # let the workers finish importing (their start-up is not the load)
+        total0, own0 = tree_cpu(collector.proc.pid)
         result = uvloop.run(_load(collector.port, path, payloads, per, concurrency, seconds))
-        result.server_cpu = process_cpu(collector.proc.pid) - before
+        total1, own1 = tree_cpu(collector.proc.pid)
+        result.server_cpu, result.writer_cpu = total1 - total0, own1 - own0
         return result
     finally:
         collector.stop()
@@ -198,11 +235,13 @@ def main() -> None:
     n, c = args.requests, args.concurrency
     single = f"/report/{REPORT_ID}"
     record = b"h" * 120 + canonicalize(measurement(0, pad=SIZE - 900)) + b"x" * 16
-    variants = {
+    variants: dict[str, tuple[str, bool, int | None] | None] = {
         "bare append (write + fdatasync per 32)": None,
-        "collector, bk-003 single, unsigned": ("single", False),
-        "collector, bk-003 single, signed": ("single", True),
-        f"collector, batch of {BATCH}, signed": ("batch", True),
+        "collector, bk-003 single, unsigned": ("single", False, None),
+        "collector, bk-003 single, signed": ("single", True, None),
+        f"collector, batch of {BATCH}, signed": ("batch", True, None),
+        "collector, bk-003 single, signed, inline (no workers)": ("single", True, 0),
+        f"collector, batch of {BATCH}, signed, inline (no workers)": ("batch", True, 0),
     }
     results: dict[str, list[LoadResult]] = {name: [] for name in variants}
     offset = 0
@@ -212,19 +251,20 @@ def main() -> None:
                 if spec is None:
                     result = bare_append(work, record, count=n, concurrency=c)
                 else:
-                    kind, signed = spec
+                    kind, signed, workers = spec
                     batch = BATCH if kind == "batch" else 0
                     payloads = bodies(n, signed=signed, offset=offset, batch=batch)
                     offset += n
                     result = run_collector(
                         work, payloads, path=single if kind == "single" else "/measurements",
-                        per=batch or 1, concurrency=c, seconds=args.seconds,
+                        per=batch or 1, concurrency=c, seconds=args.seconds, workers=workers,
                     )  # fmt: skip
                 results[name].append(result)
                 print(
                     f"round {round_no + 1} {name}: {result.rate:,.0f}/s "
                     f"p50 {result.pct(0.5):.1f} ms p99 {result.pct(0.99):.1f} ms "
                     f"collector CPU {result.cpu_per_measurement_us:.0f} us/measurement "
+                    f"(writer {result.writer_cpu_per_measurement_us:.0f}) "
                     f"errors {result.errors}",
                     flush=True,
                 )
@@ -239,7 +279,8 @@ def main() -> None:
         p99 = statistics.median(r.pct(0.99) for r in runs)
         errors = sum(r.errors for r in runs)
         cpu = statistics.median(r.cpu_per_measurement_us for r in runs)
-        cpu_text = f"{cpu:.0f}" if runs[0].server_cpu else "-"
+        writer = statistics.median(r.writer_cpu_per_measurement_us for r in runs)
+        cpu_text = f"{cpu:.0f} | {writer:.0f}" if runs[0].server_cpu else "- | -"
         rows.append(
             f"| {name} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {bare_rate / rate:.2f} "
             f"| {cpu_text} | {errors} |"
@@ -251,9 +292,9 @@ def main() -> None:
             f"{c}, {args.rounds} interleaved rounds, medians; loopback, one disk._",
             "",
             "| variant | durable acknowledged measurements/s | p50 latency (ms) "
-            "| p99 latency (ms) | bare append / this | collector CPU per measurement (µs) "
-            "| errors |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| p99 latency (ms) | bare append / this | collector CPU per measurement (µs), "
+            "all processes | of which the log writer process (µs) | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
         ]
     )

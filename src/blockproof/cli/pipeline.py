@@ -58,8 +58,25 @@ def _store(path: str) -> Any:
     help="Read every file, even those ingested whole before and unchanged since.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: worker processes on this machine. spark: the same workers as Spark tasks "
+    "(the store must be reachable at the same path by every executor).",
+)
+@click.option(
+    "--spark-master", metavar="URL", help="Spark master (default local[*]); e.g. spark://host:7077."
+)
 def ingest(
-    paths: tuple[str, ...], store_dir: str, jobs: int | None, reread: bool, as_json: bool
+    paths: tuple[str, ...],
+    store_dir: str,
+    jobs: int | None,
+    reread: bool,
+    as_json: bool,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> None:
     """Add OONI raw data and our own measurements to a store.
 
@@ -73,9 +90,14 @@ def ingest(
     its new measurements are added. Input files are kept whole in
     STORE/sources/ (hard-linked when possible), named by their SHA-256.
 
+    With --engine spark the same per-measurement work runs as Spark tasks
+    (--jobs partitions, default the cluster's parallelism), for data that outgrows
+    one machine; the store is the same.
+
     \b
     Example:
       blockproof ingest raw/2024-02-17/ --store pk-store
+      blockproof ingest raw/2024-02/ --store pk-store --engine spark --spark-master spark://m:7077
     """
     need_pipeline()
     from rich.progress import (
@@ -109,7 +131,10 @@ def ingest(
             def update(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            report = run_ingest(paths, store, jobs=jobs, reread=reread, on_progress=update)
+            report = run_ingest(
+                paths, store, jobs=jobs, reread=reread, on_progress=update, engine=engine,
+                spark_master=spark_master,
+            )  # fmt: skip
     except (IngestError, StoreError) as exc:
         raise InputError(str(exc)) from exc
     if as_json:

@@ -27,6 +27,13 @@ Why raw ASGI rather than a framework: this is the hot path (thousands of
 submissions a second) and the whole surface is the table above; reading the
 body with a hard size cap, before anything is parsed, is a few lines here.
 
+Admission (parse, canonical form, field and signature checks) runs in worker
+processes when the lifespan started them (``collector.workers``; inline
+otherwise, and whenever a worker is lost); this process then only moves bytes,
+logs (``service.Collector``) and answers. A batch is submitted to the log with
+one ``submit_many``, so its records share one wait for the disk, and its
+receipts share the one tree head sent beside them.
+
 Bounds: bodies are capped (``admission.MAX_*``; 413 beyond, checked against
 Content-Length first and again while streaming), reading a body has a deadline
 (408), and at most ``max_inflight`` submissions wait for the disk at once (503
@@ -39,6 +46,7 @@ answers 503 and stores nothing; a bug answers 500 but cannot corrupt the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -57,6 +65,12 @@ from blockproof.collector import admission
 from blockproof.collector.admission import Rejection
 from blockproof.collector.segments import LogClosedError, LogWriteError
 from blockproof.collector.service import Collector
+from blockproof.collector.workers import (
+    AdmissionPool,
+    WorkerLost,
+    admit_submission,
+    default_workers,
+)
 from blockproof.ratelimit import RateLimit, RateLimiter, retry_after_header
 from blockproof.serving import openapi_document
 
@@ -103,8 +117,12 @@ class CollectorApp:
         rate_limit: RateLimit = RATE_LIMIT,
         admin_token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        workers: int | None = None,
     ) -> None:
         self._data_dir = data_dir
+        # Admission worker processes, started with the lifespan (none without it).
+        self._workers = default_workers() if workers is None else workers
+        self._pool: AdmissionPool | None = None
         self.collector = collector
         self._inflight = 0
         self._max_inflight = max_inflight
@@ -190,12 +208,29 @@ class CollectorApp:
                     )
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                await self._start_workers()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._pool is not None:
+                    await self._pool.aclose()
+                    self._pool = None
                 if self.collector is not None:
                     await self.collector.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _start_workers(self) -> None:
+        """Start the admission worker processes; without them, admission runs inline."""
+        if self._workers <= 0 or self._pool is not None:
+            return
+        pool = AdmissionPool(self._workers)
+        try:
+            await pool.start()
+        except OSError as exc:
+            log.warning("admission workers could not start (%s); admitting inline", exc)
+            await pool.aclose()
+            return
+        self._pool = pool
 
     async def _body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
         for name, value in scope.get("headers", ()):
@@ -398,39 +433,53 @@ class CollectorApp:
     ) -> tuple[int, bytes, list[Any]]:
         admission.check_report_id(report_id)
         data = await self._body(scope, receive, admission.MAX_MEASUREMENT_BYTES + 4096)
-        content, checked = admission.parse_submission(report_id, admission.parse_json_body(data))
-        # Signatures are checked inline: handing Ed25519 checks to threads (they release
-        # the GIL) measured slower here, the GIL hand-offs costing more than they saved.
-        admitted = admission.admit_object(content, checked)
+        admitted = await self._admit_submission(report_id, data)
         self._admission_slot()
         self._inflight += 1
         try:
             ordinal, duplicate = await collector.submit(admitted)
         finally:
             self._inflight -= 1
-        receipt = collector.receipt(ordinal)
+        receipt = collector.receipt_json(ordinal)
         answer = {
-            "measurement_uid": receipt.measurement_uid,
+            "measurement_uid": receipt["measurement_uid"],
             "x_duplicate": duplicate,
-            "x_receipt": receipt.to_json(),
+            "x_receipt": receipt,
         }
         return 200, _dumps(answer), []
 
-    async def _batch(
-        self, scope: Scope, receive: Receive, collector: Collector
-    ) -> tuple[int, bytes, list[Any]]:
-        lines = admission.split_batch(await self._body(scope, receive, admission.MAX_BATCH_BYTES))
+    async def _admit_submission(self, report_id: str, data: bytes) -> admission.Admitted:
+        """Parse, canonicalise and check one bk-003 body: in a worker process if any."""
+        pool = self._pool
+        if pool is not None and pool.available:
+            with contextlib.suppress(WorkerLost):
+                return await pool.admit_submission(report_id, data)
+        return admit_submission(report_id, data)
+
+    async def _admit_lines(self, lines: list[bytes]) -> list[admission.Admitted | Rejection]:
+        """Each batch line admitted or refused: in a worker process if any."""
+        pool = self._pool
+        if pool is not None and pool.available:
+            with contextlib.suppress(WorkerLost):
+                return await pool.admit_lines(lines)
         admitted: list[admission.Admitted | Rejection] = []
         for line in lines:
             try:
                 admitted.append(admission.admit_bytes(line))
             except Rejection as rej:
                 admitted.append(rej)
+        return admitted
+
+    async def _batch(
+        self, scope: Scope, receive: Receive, collector: Collector
+    ) -> tuple[int, bytes, list[Any]]:
+        lines = admission.split_batch(await self._body(scope, receive, admission.MAX_BATCH_BYTES))
+        admitted = await self._admit_lines(lines)
         self._admission_slot()
         self._inflight += len(lines)
         try:
-            outcomes = await asyncio.gather(
-                *(collector.submit(a) for a in admitted if not isinstance(a, Rejection))
+            outcomes = await collector.submit_many(
+                [a for a in admitted if not isinstance(a, Rejection)]
             )
         finally:
             self._inflight -= len(lines)
@@ -442,14 +491,13 @@ class CollectorApp:
                 results.append({"status": "rejected", **item.to_json()})
                 continue
             ordinal, duplicate = next(stored)
-            receipt = collector.receipt(ordinal, head)
             results.append(
                 {
                     "status": "duplicate" if duplicate else "accepted",
-                    "receipt": _receipt_without_head(receipt.to_json()),
+                    "receipt": collector.receipt_json(ordinal, head, with_head=False),
                 }
             )
-        answer = {"results": results, "tree_head": head.to_json()}
+        answer = {"results": results, "tree_head": collector.tree_head_json(head)}
         return 200, _dumps(answer), []
 
     def _lookup(self, collector: Collector, uid: str) -> int:
@@ -524,11 +572,6 @@ def _report_recovery(collector: Collector) -> None:
             recovery.reason,
         )
     log.info("collector open: %d measurements, log %s", len(collector), collector.log_id)
-
-
-def _receipt_without_head(receipt: dict[str, Any]) -> dict[str, Any]:
-    """Batch results share one tree head (sent once, beside the results)."""
-    return {k: v for k, v in receipt.items() if k != "tree_head"}
 
 
 def _too_large(limit: int) -> Rejection:

@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -87,6 +88,7 @@ class Collector:
         self._written: dict[int, tuple[str, bytes]] = {}  # id(record) -> (uid, leaf hash)
         self._committer: GroupCommitter | None = None
         self._head: TreeHead | None = None
+        self._head_json: dict[str, Any] | None = None  # the current head's JSON, once asked
         self.recovery: Recovery | None = None  # what opening the log found and repaired
 
     # ----------------------------------------------------------------- life
@@ -139,6 +141,7 @@ class Collector:
             self._index(position, uid, leaf)
             self._tree.append(leaf)
         self._head = self._sign_head()
+        self._head_json = None
 
     def _sign_head(self) -> TreeHead:
         size = len(self._tree)
@@ -159,7 +162,38 @@ class Collector:
         pending = self._pending.get(leaf)
         if pending is not None:  # the same measurement is being written right now
             return (await asyncio.shield(pending)).ordinal, True
+        return (await asyncio.shield(self._enqueue(admitted))).ordinal, False
+
+    async def submit_many(self, items: Sequence[Admitted]) -> list[tuple[int, bool]]:
+        """``submit`` for each of ``items`` (in order), sharing one wait for the disk.
+
+        The records go to the committer together, so they normally land in one
+        batch; returns once every one of them is durable and in the tree head.
+        """
+        answers: list[tuple[int, bool]] = [(-1, False)] * len(items)
+        waits: list[tuple[int, asyncio.Future[Position], bool]] = []
+        for i, admitted in enumerate(items):
+            leaf = admitted.leaf_hash
+            ordinal = self._by_leaf.get(leaf)
+            if ordinal is not None:
+                answers[i] = (ordinal, True)
+                continue
+            pending = self._pending.get(leaf)
+            if pending is not None:
+                waits.append((i, pending, True))
+            else:
+                waits.append((i, self._enqueue(admitted), False))
+        if waits:
+            # asyncio.wait, unlike awaiting the futures, never cancels them.
+            await asyncio.wait({future for _, future, _ in waits})
+        for i, future, duplicate in waits:
+            answers[i] = (future.result().ordinal, duplicate)
+        return answers
+
+    def _enqueue(self, admitted: Admitted) -> asyncio.Future[Position]:
+        """Hand ``admitted``'s record to the committer (it is not logged nor pending)."""
         assert self._committer is not None, "the collector is not open"
+        leaf = admitted.leaf_hash
         now = datetime.now(UTC)
         uid = measurement_uid(now, admitted.probe_cc, admitted.test_name, leaf)
         received = f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond:06d}Z"
@@ -170,14 +204,15 @@ class Collector:
         )
         future = self._committer.enqueue(record)
         self._pending[leaf] = future
-        self._written[id(record)] = (uid, leaf)
+        key = id(record)
+        self._written[key] = (uid, leaf)
 
         def settled(_f: asyncio.Future[Position]) -> None:
             self._pending.pop(leaf, None)
-            self._written.pop(id(record), None)
+            self._written.pop(key, None)
 
         future.add_done_callback(settled)
-        return (await asyncio.shield(future)).ordinal, False
+        return future
 
     # ---------------------------------------------------------------- reads
 
@@ -205,6 +240,35 @@ class Collector:
             inclusion_proof=tuple(self._tree.inclusion_proof(ordinal, head.tree_size)),
             tree_head=head,
         )
+
+    def receipt_json(
+        self, ordinal: int, head: TreeHead | None = None, *, with_head: bool = True
+    ) -> dict[str, Any]:
+        """``receipt(ordinal, head).to_json()``, built directly (the submission hot path).
+
+        ``with_head=False`` leaves the tree head out (a batch answer sends it once).
+        """
+        head = head or self.tree_head
+        answer: dict[str, Any] = {
+            "measurement_uid": self._uids[ordinal],
+            "leaf_index": ordinal,
+            "leaf_hash": self._tree.leaf(ordinal).hex(),
+            "inclusion_proof": [
+                h.hex() for h in self._tree.inclusion_proof(ordinal, head.tree_size)
+            ],
+        }
+        if with_head:
+            answer["tree_head"] = self.tree_head_json(head)
+        return answer
+
+    def tree_head_json(self, head: TreeHead | None = None) -> dict[str, Any]:
+        """``head.to_json()`` (default: the current head), kept for the current head."""
+        head = head or self.tree_head
+        if head is not self._head:
+            return head.to_json()
+        if self._head_json is None:
+            self._head_json = head.to_json()
+        return self._head_json
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         return self._tree.consistency_proof(first, second)

@@ -2,7 +2,7 @@
 
 Theory of operation:
 
-1. **Cells** (engine: DuckDB or Spark, one Ibis expression): per (platform,
+1. **Cells** (``engine.cells_table``: one pass, SQL on DuckDB, Ibis on Spark): per (platform,
    country, ASN, hour) the ok / anomaly / confirmed / down / failure counts
    (our outcome), distinct probes, and blocked / clear probes (a probe counts once
    per cell, by the majority of its scored measurements; "down" and "failure"
@@ -256,7 +256,7 @@ def analyze_store(
     try:
         step(f"cells ({engine})")
         v = eng.table("verdicts")
-        cells = normalise_cells(eng.to_arrow(q.cells(v)))
+        cells = normalise_cells(q.cells_table(eng))
         methods = eng.to_arrow(q.cell_methods(v)).to_pydict()
         names_raw = eng.to_arrow(q.network_names(eng.table("measurements"))).to_pydict()
         step("change points")

@@ -16,7 +16,6 @@ whichever engine ran. Times cross the boundary as integer epoch seconds.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,34 +67,13 @@ def connect(engine: str, store: Store, *, spark_master: str | None = None) -> En
     if engine == "duckdb":
         return Engine("duckdb", ibis.duckdb.connect(), store)
     if engine == "spark":
+        from blockproof.pipeline.spark import SparkUnavailable, session
+
         try:
-            from pyspark.sql import SparkSession
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise EngineError(
-                "the Spark engine needs the [spark] extra: pip install 'blockproof[spark]'"
-            ) from exc
-        master = spark_master or os.environ.get("BLOCKPROOF_SPARK_MASTER") or "local[*]"
-        builder = SparkSession.builder.master(master)
-        if master.startswith("local"):
-            # local mode: everything on loopback, never another interface
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-            builder = builder.config("spark.driver.host", "127.0.0.1").config(
-                "spark.driver.bindAddress", "127.0.0.1"
-            )
-        try:
-            session = (
-                builder.appName("blockproof")
-                .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.ui.enabled", "false")
-                .config("spark.ui.showConsoleProgress", "false")
-                .config("spark.sql.shuffle.partitions", "8")
-                .config("spark.driver.memory", os.environ.get("BLOCKPROOF_SPARK_MEMORY", "2g"))
-                .getOrCreate()
-            )
-        except Exception as exc:
-            raise EngineError(f"cannot start Spark ({master}): {exc}") from exc
-        session.sparkContext.setLogLevel("ERROR")
-        return Engine("spark", ibis.pyspark.connect(session), store)
+            spark = session(spark_master)
+        except SparkUnavailable as exc:
+            raise EngineError(str(exc)) from exc
+        return Engine("spark", ibis.pyspark.connect(spark), store)
     raise EngineError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
 
@@ -113,47 +91,103 @@ def _scored_verdicts(v: ir.Table) -> ir.Table:
     )
 
 
+OUTCOMES = ("ok", "anomaly", "confirmed", "down", "failure")  # ours: one count column each
+BLOCKED = ("anomaly", "confirmed")
+assert set(OUTCOMES) >= ABSTAINING
+assert set(OUTCOMES) >= set(BLOCKED)
+
+CELL_COLUMNS = (
+    *CELL_KEYS, "n_measurements", *OUTCOMES, "n_probes", "blocked_probes", "clear_probes",
+    "witness",
+)  # fmt: skip
+
+
 def cells(v: ir.Table) -> ir.Table:
     """Per (platform, country, ASN, hour): outcome counts and blocked/clear probe counts.
 
     A probe counts once per cell: blocked when most of its scored measurements
     there were anomaly or confirmed, clear otherwise; a probe with only failures
     or "down" measurements (our outcome: ABSTAINING) counts in ``n_probes`` but
-    neither blocked nor clear.
+    neither blocked nor clear. A probe id that is null is one probe. The witness
+    is the smallest ``msm_id`` of the cell's blocked measurements (null if none).
+
+    One pass over the verdicts: a first aggregation per (cell, probe) counts
+    everything a cell needs, a second one per cell sums it up (no join, no order:
+    ``analyze.normalise_cells`` sorts). ``cells_table`` runs this expression on
+    Spark and the same query, written in SQL (``CELLS_SQL``), on DuckDB.
     """
     s = _scored_verdicts(v)
     keys = list(CELL_KEYS)
     per_probe = s.group_by([*keys, "probe_id"]).aggregate(
-        pb=s.is_blocked.sum(), ps=s.is_scored.sum()
+        n=s.count(),
+        **{o: (s.outcome == o).cast("int64").sum() for o in OUTCOMES},
+        pb=s.is_blocked.sum(),
+        ps=s.is_scored.sum(),
+        w=s.msm_id.min(where=s.is_blocked == 1),
     )
-    probes = per_probe.group_by(keys).aggregate(
-        n_probes=per_probe.count(),
-        blocked_probes=((per_probe.ps > 0) & (per_probe.pb * 2 > per_probe.ps)).cast("int64").sum(),
-        clear_probes=((per_probe.ps > 0) & (per_probe.pb * 2 <= per_probe.ps)).cast("int64").sum(),
+    p = per_probe
+    return (
+        p.group_by(keys)
+        .aggregate(
+            n_measurements=p.n.sum(),
+            **{o: p[o].sum() for o in OUTCOMES},
+            n_probes=p.count(),
+            blocked_probes=((p.ps > 0) & (p.pb * 2 > p.ps)).cast("int64").sum(),
+            clear_probes=((p.ps > 0) & (p.pb * 2 <= p.ps)).cast("int64").sum(),
+            witness=p.w.min(),
+        )
+        .select(*CELL_COLUMNS)
     )
-    counts = s.group_by(keys).aggregate(
-        n_measurements=s.count(),
-        ok=(s.outcome == "ok").cast("int64").sum(),
-        anomaly=(s.outcome == "anomaly").cast("int64").sum(),
-        confirmed=(s.outcome == "confirmed").cast("int64").sum(),
-        down=(s.outcome == "down").cast("int64").sum(),
-        failure=(s.outcome == "failure").cast("int64").sum(),
-        witness=s.msm_id.min(where=s.is_blocked == 1),
-    )
-    joined = counts.join(probes, keys)
-    return joined.select(
-        *keys,
-        "n_measurements",
-        "ok",
-        "anomaly",
-        "confirmed",
-        "down",
-        "failure",
-        "n_probes",
-        "blocked_probes",
-        "clear_probes",
-        "witness",
-    ).order_by(keys)
+
+
+def _in(values: tuple[str, ...] | frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{x}'" for x in sorted(values)) + ")"
+
+
+# ``cells`` in DuckDB's SQL, over the verdicts' files (``$files``): the same two
+# aggregations, with the hour computed from the integer epoch (floored, as
+# ``date_trunc`` does, without a time-zone library call per row) and no Parquet
+# column read that the cells do not need. Tested equal to ``cells`` on both engines.
+_US_PER_HOUR = 3_600_000_000
+CELLS_SQL = f"""
+WITH per_probe AS (
+    SELECT
+        platform, probe_cc, probe_asn,
+        (epoch_us(measurement_start_time)
+         - ((epoch_us(measurement_start_time) % {_US_PER_HOUR}) + {_US_PER_HOUR}) % {_US_PER_HOUR}
+        ) // 1000000 AS hour,
+        probe_id,
+        count(*) AS n,
+        {", ".join(f"count(*) FILTER (WHERE outcome = '{o}') AS {o}" for o in OUTCOMES)},
+        count(*) FILTER (WHERE outcome IN {_in(BLOCKED)}) AS pb,
+        count(*) FILTER (WHERE outcome NOT IN {_in(ABSTAINING)}) AS ps,
+        min(msm_id) FILTER (WHERE outcome IN {_in(BLOCKED)}) AS w
+    FROM read_parquet($files, hive_partitioning = false)
+    WHERE platform IS NOT NULL
+    GROUP BY platform, probe_cc, probe_asn, hour, probe_id
+)
+SELECT
+    platform, probe_cc, probe_asn, hour,
+    sum(n)::BIGINT AS n_measurements,
+    {", ".join(f"sum({o})::BIGINT AS {o}" for o in OUTCOMES)},
+    count(*) AS n_probes,
+    count(*) FILTER (WHERE ps > 0 AND pb * 2 > ps) AS blocked_probes,
+    count(*) FILTER (WHERE ps > 0 AND pb * 2 <= ps) AS clear_probes,
+    min(w) AS witness
+FROM per_probe
+GROUP BY platform, probe_cc, probe_asn, hour
+"""
+
+
+def cells_table(eng: Engine) -> pa.Table:
+    """The cells of the store's verdicts (``cells``), as Arrow, in no particular order."""
+    if eng.name == "duckdb":
+        files = eng.store.files("verdicts")
+        if not files:
+            raise EngineError("the store has no verdicts table yet")
+        con = eng.con.con  # Ibis' own DuckDB connection
+        return con.sql(CELLS_SQL, params={"files": [str(p) for p in files]}).to_arrow_table()
+    return eng.to_arrow(cells(eng.table("verdicts")))
 
 
 def cell_methods(v: ir.Table) -> ir.Table:

@@ -5,17 +5,24 @@ Theory of operation (one reader, N workers, one committer):
 1. ``discover`` expands the paths into measurement files (``.json``,
    ``.jsonl``, ``.json.gz``, ``.jsonl.gz``, in folders recursively).
 2. The **reader** (the parent process) hashes each file (SHA-256, its name in
-   the store's ``sources/``; files ingested whole before are skipped, see below),
-   then streams it: JSON lines are cut into chunks
-   of about ``CHUNK_BYTES`` and put on a bounded task queue, so one big file is
-   spread over every core as well as many small ones; ``.json`` documents (one
-   object or an array) are parsed by the reader and passed on re-encoded.
+   the store's ``sources/``; files ingested whole before are skipped, see below;
+   the next file is hashed on a thread while the workers judge this one), then
+   turns it into tasks on a bounded queue (``_tasks``): a plain JSON-lines file
+   becomes byte ranges of whole lines (about ``CHUNK_BYTES``) that the workers
+   read themselves, so one big file is spread over every core and no record's
+   bytes cross a pipe (the reader only counts line breaks, for the line numbers);
+   a gzipped file is one task, decompressed by its worker (OONI's bucket is many
+   small files); ``.json`` documents (one object or an array) are parsed by the
+   reader and their records passed on re-encoded.
 3. **Workers** (forked processes, ``--jobs``, default one per core) parse each
    line with orjson, skip measurements whose id the store already holds (the
-   set is inherited from the parent at fork, never copied), and feed the rest to
-   an ``Extractor`` (decode, judge, tabulate). When a worker holds ``batch``
-   measurements (and at the end) it writes them as Parquet under ``.staging``
-   and reports the batch: ids, files, and the source files its rows point to.
+   set is inherited from the parent at fork, never copied; so is the compiled
+   fingerprint matcher), and feed the rest to an ``Extractor`` (decode, judge,
+   tabulate). When a worker holds ``batch`` measurements (and at the end) it
+   writes them as Parquet under ``.staging`` and reports the batch: ids, files,
+   and the source files its rows point to. With ``engine="spark"`` the same
+   ``Worker`` runs as Spark tasks, one per partition of the tasks
+   (``_spark_workers``), and the driver commits their batches as below.
 4. A line that is not a measurement (bad JSON, not an object, no time, no test
    name, or a record the extractor cannot handle) is counted and written by the
    worker to ``rejects/<run>-<worker>.jsonl`` with its source, line number and
@@ -56,6 +63,7 @@ Skipping files ingested whole (``_Triage``; the store's ``ingested.json``):
 
 from __future__ import annotations
 
+import functools
 import gc
 import gzip
 import hashlib
@@ -63,6 +71,7 @@ import multiprocessing as mp
 import os
 import queue
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,6 +97,7 @@ SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 NOT_MEASUREMENTS = (".receipts.jsonl.gz",)  # beside a collector export's measurement files
 MAX_REJECT_TEXT = 1 << 20  # a rejected line is kept up to 1 MiB
 DEFAULT_BATCH = 20_000
+INGEST_ENGINES = ("local", "spark")
 CHUNK_BYTES = 4 << 20
 
 
@@ -563,11 +573,18 @@ def ingest(
     batch: int = DEFAULT_BATCH,
     reread: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    spark_master: str | None = None,
 ) -> IngestReport:
     """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often.
 
     Files ingested whole by an earlier run and unchanged are skipped (``reread`` reads
-    every file again; measurements already stored are skipped all the same)."""
+    every file again; measurements already stored are skipped all the same).
+
+    ``engine="spark"`` runs the same workers as Spark tasks (``spark_master``, default
+    ``local[*]``; see ``_spark_workers``): the same tasks, batches, commits and store."""
+    if engine not in INGEST_ENGINES:
+        raise IngestError(f"unknown engine {engine!r}: choose one of {', '.join(INGEST_ENGINES)}")
     started = time.perf_counter()
     files = discover(paths)
     if not files:
@@ -587,7 +604,9 @@ def ingest(
             candidates.append(path)
     total = sum(sizes[p] for p in candidates)
     run = store.new_run()
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    spark = _spark_session(spark_master) if engine == "spark" and candidates else None
+    default_jobs = spark.sparkContext.defaultParallelism if spark is not None else os.cpu_count()
+    jobs = max(1, jobs or default_jobs or 1)
     ctx = mp.get_context("fork")
     tasks: Any = ctx.Queue(maxsize=2 * jobs)
     results: Any = ctx.Queue()
@@ -621,28 +640,31 @@ def ingest(
         finally:
             gc.unfreeze()
 
-    def drain(block: bool) -> None:
+    def handle(kind: str, payload: Any) -> None:
         nonlocal ended
+        if kind == "batch":
+            report.new += len(payload["ids"])
+            committer.batch(payload)
+        elif kind == "end":
+            ended += 1
+            # "new" is counted per committed batch, net of same-run duplicates
+            report.read += payload["counts"]["read"]
+            report.duplicate += payload["counts"]["duplicate"]
+            for reason, count in payload["reasons"].items():
+                report.reasons[reason] = report.reasons.get(reason, 0) + count
+                report.bad += count
+            if payload["rejects"]:
+                report.rejects.append(payload["rejects"])
+        else:
+            raise RuntimeError(f"an ingest worker failed: {payload}")
+
+    def drain(block: bool) -> None:
         while True:
             try:
                 kind, _index, payload = results.get(block=block, timeout=0.2 if block else None)
             except queue.Empty:
                 return
-            if kind == "batch":
-                report.new += len(payload["ids"])
-                committer.batch(payload)
-            elif kind == "end":
-                ended += 1
-                # "new" is counted per committed batch, net of same-run duplicates
-                report.read += payload["counts"]["read"]
-                report.duplicate += payload["counts"]["duplicate"]
-                for reason, count in payload["reasons"].items():
-                    report.reasons[reason] = report.reasons.get(reason, 0) + count
-                    report.bad += count
-                if payload["rejects"]:
-                    report.rejects.append(payload["rejects"])
-            else:
-                raise RuntimeError(f"an ingest worker failed: {payload}")
+            handle(kind, payload)
             if block:  # one message was waited for; the caller decides whether to wait again
                 return
 
@@ -663,6 +685,7 @@ def ingest(
     read: list[_ToRead] = []
     # files are hashed one ahead, on a thread (hashlib lets go of the GIL), while the
     # workers judge the one before
+    spark_tasks: list[tuple[Any, ...]] = []
     hasher = ThreadPoolExecutor(1, thread_name_prefix="ingest-hash")
     hashed = [hasher.submit(_hash_stat, path) for path in candidates]
     try:
@@ -671,9 +694,13 @@ def ingest(
             if todo is None:  # the bytes of a file ingested whole, under another name or time
                 done_bytes += sizes[path]
                 continue
+            read.append(todo)
+            if spark is not None:  # every task first, then one Spark job (below)
+                spark_tasks.extend(t for t, _ in _tasks(path, todo.sha256, reader_rejects, report))
+                done_bytes += sizes[path]
+                continue
             if not workers:
                 start_workers()
-            read.append(todo)
             for task, position in _tasks(path, todo.sha256, reader_rejects, report):
                 put(task)
                 drain(block=False)
@@ -682,6 +709,14 @@ def ingest(
             done_bytes += sizes[path]
             if on_progress:
                 on_progress(done_bytes, total)
+        if spark is not None and spark_tasks:
+            known = store.known_ids()
+            for kind, _index, payload in _spark_workers(
+                spark, spark_tasks, store, run, batch, jobs, known
+            ):
+                handle(kind, payload)
+            if on_progress:
+                on_progress(total, total)
         for _ in workers:
             put(None)
         while ended < len(workers):
@@ -706,10 +741,66 @@ def ingest(
         if kept:
             report.rejects.append(kept)
         store.clean_staging()
+        if spark is not None:
+            spark.stop()
     # every batch is committed: the files read are now in the store whole
     triage.record(store, read)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _spark_session(spark_master: str | None) -> Any:
+    from blockproof.pipeline.spark import SparkUnavailable, session
+
+    try:
+        return session(spark_master)
+    except SparkUnavailable as exc:
+        raise IngestError(str(exc)) from exc
+
+
+def _spark_workers(
+    spark: Any,
+    tasks: list[tuple[Any, ...]],
+    store: Store,
+    run: str,
+    batch: int,
+    slices: int,
+    known: set[str],
+) -> list[tuple[str, int, Any]]:
+    """The workers as Spark tasks: each partition of ``tasks`` is one ``Worker`` (the
+    same code as a local worker process), staging its batches under the store, which
+    the executors must reach at the same path (a local master, or a shared file
+    system); the messages come back to the driver, which commits as locally."""
+    sc = spark.sparkContext
+    ids = sc.broadcast(known)
+    rdd = sc.parallelize(tasks, numSlices=max(1, min(len(tasks), slices)))
+    work = functools.partial(_spark_partition, str(store.root), run, batch, ids)
+    with warnings.catch_warnings():
+        # pyspark leaves the local socket a collect() reads from to the garbage collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        messages: list[tuple[str, int, Any]] = rdd.mapPartitionsWithIndex(work).collect()
+        gc.collect()
+    ids.unpersist()
+    return messages
+
+
+def _spark_partition(
+    store_root: str, run: str, batch: int, ids: Any, index: int, tasks: Iterable[tuple[Any, ...]]
+) -> Iterator[tuple[str, int, Any]]:
+    global _KNOWN
+    _KNOWN = ids.value
+    worker = Worker(Store(store_root), run, index, batch)
+    for task in tasks:
+        for done in worker.take(task):
+            yield ("batch", index, done)
+    last = worker.flush()
+    if last is not None:
+        yield ("batch", index, last)
+    yield (
+        "end",
+        index,
+        {"counts": worker.counts, "reasons": worker.reasons, "rejects": worker.rejects.close()},
+    )
 
 
 def _hash_stat(path: Path) -> tuple[str, int, int, int]:
