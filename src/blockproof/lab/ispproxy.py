@@ -20,11 +20,18 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from blockproof.lab.censor import Opening, read_opening
+from blockproof.lab.censor import Censor, Opening, read_opening
+from blockproof.lab.internet import ROLE_ISP_PROXY
 from blockproof.lab.proxy import HANDSHAKE_TIMEOUT, Dial, Resolve, _dial, _relay
 from blockproof.netx.network import READ_CHUNK
 
-__all__ = ["receive_opening", "serve_transparent"]
+__all__ = ["is_isp_proxy", "receive_opening", "serve_transparent"]
+
+
+def is_isp_proxy(censor: Censor, ip: str) -> bool:
+    """Whether ``ip`` is an ISP proxy's address (a proxy never relays to another: loops)."""
+    host = censor.host_by_ip(ip)
+    return host is not None and host.role == ROLE_ISP_PROXY
 
 
 async def receive_opening(

@@ -34,6 +34,7 @@ import asyncio
 import base64
 import contextlib
 import errno
+import functools
 import http
 import ipaddress
 import random
@@ -510,9 +511,7 @@ class Lab(LabView):
         async def resolve(name: str) -> list[str]:
             return await self.control_network.getaddrinfo(name)
 
-        def is_proxy(ip: str) -> bool:
-            host = self.censor.host_by_ip(ip)
-            return host is not None and host.role == ROLE_ISP_PROXY
+        is_proxy = functools.partial(ispproxy.is_isp_proxy, self.censor)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await ispproxy.serve_transparent(reader, writer, port, dial, resolve, is_proxy)

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable
 from typing import Any, cast
 
 import dns.message
@@ -42,8 +41,8 @@ import dns.message
 from blockproof.lab.censor import Censor, DNSOutcome
 from blockproof.lab.internet import ROLE_RESOLVER
 from blockproof.lab.ispproxy import receive_opening
-from blockproof.lab.kernel.daemon import Handler, guarded
-from blockproof.lab.kernel.plan import DNS_PORT, DPI_PORT, GATEWAY, ipv4, throttle_classid
+from blockproof.lab.kernel.daemon import Handler, UDPServer, guarded
+from blockproof.lab.kernel.plan import DNS_PORT, DPI_PORT, GATEWAY, role_address, throttle_classid
 from blockproof.lab.lab import (
     OPENING_TIMEOUT,
     answer_dns,
@@ -85,14 +84,15 @@ class CensorBox:
         self._blockpages: dict[str, bytes] = {}
         self._mitm: dict[int, tuple[str, int]] = {}
         self._throttle_index = {id(r): i for i, r in enumerate(scenario.rules_for("throttle"))}
-        resolver = [h for h in scenario.hosts if h.role == ROLE_RESOLVER and ipv4(h.addresses)]
-        self.upstream = (ipv4(resolver[0].addresses)[0], 53) if resolver else None
+        resolver = role_address(scenario, ROLE_RESOLVER)
+        self.upstream = (resolver, 53) if resolver else None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # the ISP's resolver: the system path
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self._isp_answer), local_addr=(GATEWAY, 53)
+            lambda: UDPServer(lambda data, _peer: [w for _d, w in self._isp_answer(data)]),
+            local_addr=(GATEWAY, 53),
         )
         self._udp.append(transport)
         await self._listen(GATEWAY, 53, self._isp_tcp)
@@ -238,22 +238,6 @@ class CensorBox:
         finally:
             up_writer.close()
             writer.close()
-
-
-class _Datagrams(asyncio.DatagramProtocol):
-    """A UDP server answering each query with ``answer``'s replies, in order."""
-
-    def __init__(self, answer: Callable[[bytes], list[tuple[float, bytes]]]) -> None:
-        self.answer = answer
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        assert self.transport is not None
-        for _delay, wire in self.answer(data):
-            self.transport.sendto(wire, addr)
 
 
 class _Interceptor(asyncio.DatagramProtocol):

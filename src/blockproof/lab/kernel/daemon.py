@@ -27,6 +27,23 @@ class Servers(Protocol):
     async def stop(self) -> None: ...
 
 
+class UDPServer(asyncio.DatagramProtocol):
+    """A UDP server that answers each datagram with ``answer(data, peer address)``'s
+    replies, in order (a DNS injector's forgery first)."""
+
+    def __init__(self, answer: Callable[[bytes, str], list[bytes]]) -> None:
+        self.answer = answer
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        assert self.transport is not None
+        for wire in self.answer(data, str(addr[0])):
+            self.transport.sendto(wire, addr)
+
+
 def guarded(handler: Handler) -> Handler:
     """A connection handler whose network errors end the connection, not the server."""
 

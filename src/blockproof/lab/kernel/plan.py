@@ -99,6 +99,14 @@ def ipv4(addresses: tuple[str, ...]) -> list[str]:
     return [a for a in addresses if ipaddress.ip_address(a).version == 4]
 
 
+def role_address(scenario: Scenario, role: str) -> str | None:
+    """The first IPv4 address of the first host with ``role`` (the resolver, the control)."""
+    for host in scenario.hosts:
+        if host.role == role and ipv4(host.addresses):
+            return ipv4(host.addresses)[0]
+    return None
+
+
 def served_endpoints(scenario: Scenario) -> list[tuple[str, int]]:
     """Every (address, port) some server of the internet namespace listens on."""
     out: list[tuple[str, int]] = []
@@ -338,10 +346,7 @@ def etc_files(scenario: Scenario) -> dict[str, dict[str, str]]:
     "internet"): the probe's system resolver is the ISP's, the others ask 8.8.8.8 (which
     answers the truth to anyone but the probe); no host file or other name service
     of this machine leaks in."""
-    resolver = next(
-        (ipv4(h.addresses)[0] for h in scenario.hosts if h.role == ROLE_RESOLVER
-         and ipv4(h.addresses)), GATEWAY,
-    )  # fmt: skip
+    resolver = role_address(scenario, ROLE_RESOLVER) or GATEWAY
     hosts = "127.0.0.1 localhost\n::1 localhost\n"
     nss = "hosts: files dns\n"
 

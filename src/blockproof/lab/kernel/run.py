@@ -29,12 +29,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import orjson
 
 from blockproof.codec.ooni import measurement_from_json
+from blockproof.lab.internet import ROLE_CONTROL, ROLE_RESOLVER
 from blockproof.lab.kernel import plan, shell
 from blockproof.lab.kernel.shell import KernelLabError, KernelLabFailed
 from blockproof.lab.pki import LabPKI
@@ -89,10 +91,8 @@ def run_kernel_scenario(
                 servers.append((role, _start_server(role, ns, path, run_dir)))
             for role, server in servers:
                 _wait_ready(role, server, run_dir)
-            return _probe(
-                scenario, names, run_dir, pki.ca_file, urls, concurrency=concurrency,
-                bypass=bypass, vias=vias, hide_asn=hide_asn, on_result=on_result,
-            )  # fmt: skip
+            options = ProbeOptions(concurrency, bypass, vias, hide_asn)
+            return _probe(scenario, names, run_dir, pki.ca_file, urls, options, on_result)
     finally:
         for _role, server in servers:
             _stop(server)
@@ -161,34 +161,34 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.stdout.close()
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    """What ``blockproof run`` is asked besides the URLs."""
+
+    concurrency: int = 8
+    bypass: bool = False
+    vias: tuple[str, ...] = ()
+    hide_asn: bool = False
+
+
 def probe_command(
-    scenario: Scenario,
-    ca_file: str,
-    urls: list[str],
-    *,
-    concurrency: int,
-    bypass: bool,
-    vias: tuple[str, ...],
-    hide_asn: bool,
-    spool: Path,
+    scenario: Scenario, ca_file: str, urls: list[str], options: ProbeOptions, spool: Path
 ) -> list[str]:
     """``blockproof run`` as a user in the scenario's country would type it."""
-    resolver = next(
-        (plan.ipv4(h.addresses)[0] for h in scenario.hosts if h.role == "resolver"), None
-    )
-    control = next((plan.ipv4(h.addresses)[0] for h in scenario.hosts if h.role == "control"), None)
+    resolver = plan.role_address(scenario, ROLE_RESOLVER)
+    control = plan.role_address(scenario, ROLE_CONTROL)
     cmd = [sys.executable, "-m", "blockproof", "run", "--json", "--no-upload",
            "--spool", str(spool), "--ca-file", ca_file,
            "--cc", scenario.probe.cc, "--asn", scenario.probe.asn_string,
-           "--concurrency", str(concurrency),
+           "--concurrency", str(options.concurrency),
            "--resolver", f"{resolver}:53" if resolver else ""]  # fmt: skip
     if control:
         cmd += ["--control", f"http://{control}/"]
-    if hide_asn:
+    if options.hide_asn:
         cmd.append("--hide-asn")
-    if not bypass:
+    if not options.bypass:
         cmd.append("--no-bypass")
-    for via in vias:
+    for via in options.vias:
         cmd += ["--via", via]
     return [*cmd, *urls]
 
@@ -199,17 +199,10 @@ def _probe(
     run_dir: Path,
     ca_file: str,
     urls: list[str],
-    *,
-    concurrency: int,
-    bypass: bool,
-    vias: tuple[str, ...],
-    hide_asn: bool,
+    options: ProbeOptions,
     on_result: Callable[[Measurement], None] | None,
 ) -> list[Measurement]:
-    cmd = probe_command(
-        scenario, ca_file, urls, concurrency=concurrency, bypass=bypass, vias=vias,
-        hide_asn=hide_asn, spool=run_dir / "spool",
-    )  # fmt: skip
+    cmd = probe_command(scenario, ca_file, urls, options, run_dir / "spool")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLOCKPROOF_")}
     env["BLOCKPROOF_HOME"] = str(run_dir / "probe-home")
     log = (run_dir / "probe.log").open("ab")

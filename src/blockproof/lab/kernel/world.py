@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import ssl
@@ -28,7 +29,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from blockproof.lab import hostile, ispproxy, proxy
 from blockproof.lab.censor import Censor
@@ -42,7 +43,7 @@ from blockproof.lab.internet import (
     SOCKS_PORT,
     Host,
 )
-from blockproof.lab.kernel.daemon import Handler, guarded
+from blockproof.lab.kernel.daemon import Handler, UDPServer, guarded
 from blockproof.lab.kernel.plan import from_probe_side, ipv4
 from blockproof.lab.lab import answer_dns, serve_dns_tcp, serve_doh, site_handler
 from blockproof.lab.pki import LabPKI
@@ -137,7 +138,8 @@ class World:
 
         for ip in ipv4(host.addresses):
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UDPResolver(answer), local_addr=(ip, 53)
+                lambda: UDPServer(lambda data, peer: [w for _d, w in answer(data, peer, "udp")]),
+                local_addr=(ip, 53),
             )
             self._udp.append(transport)
 
@@ -165,9 +167,7 @@ class World:
         return handle
 
     def _isp_proxy(self, port: int) -> Handler:
-        def is_proxy(ip: str) -> bool:
-            host = self.censor.host_by_ip(ip)
-            return host is not None and host.role == ROLE_ISP_PROXY
+        is_proxy = functools.partial(ispproxy.is_isp_proxy, self.censor)
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await ispproxy.serve_transparent(reader, writer, port, _dial, _resolve, is_proxy)
@@ -199,20 +199,6 @@ class World:
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"the control server did not start in {CONTROL_START_TIMEOUT:g} s")
-
-
-class _UDPResolver(asyncio.DatagramProtocol):
-    def __init__(self, answer: Callable[[bytes, str | None, str], list[tuple[float, bytes]]]):
-        self.answer = answer
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        assert self.transport is not None
-        for _delay, wire in self.answer(data, str(addr[0]), "udp"):
-            self.transport.sendto(wire, addr)
 
 
 async def _dial(ip: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
