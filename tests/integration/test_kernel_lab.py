@@ -208,10 +208,15 @@ def test_an_interrupted_run_leaves_nothing(sig: signal.Signals) -> None:
     before, etc_before = _ours(), _etc_ours()
     # tcp-blackhole waits for timeouts: the run is surely in the middle when killed
     proc = _lab_run("tcp-blackhole")
-    assert _wait(lambda: len(_ours() - before) == 3, 30), "the run created its namespaces"
-    time.sleep(1.0)  # servers up, probe measuring
-    proc.send_signal(sig)
-    proc.wait(60)
+    try:
+        assert _wait(lambda: len(_ours() - before) == 3, 30), "the run created its namespaces"
+        time.sleep(1.0)  # servers up, probe measuring
+        proc.send_signal(sig)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
     assert _wait(lambda: _ours() == before and _etc_ours() == etc_before, 30), (
         f"left behind: {_ours() - before} {_etc_ours() - etc_before}"
     )
@@ -248,25 +253,35 @@ def test_not_root_is_refused_with_a_clear_message() -> None:
     assert set(namespaces()) == before
 
 
-@pytest.mark.timeout(120)
-def test_lab_clean_removes_what_a_run_killed_with_its_janitor_left() -> None:
+def _janitor_pids(run_id: str) -> list[int]:
     from blockproof.lab.kernel.shell import JANITOR_MODULE
 
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        if JANITOR_MODULE.encode() in args and run_id.encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+@pytest.mark.timeout(120)
+def test_lab_clean_removes_what_a_run_killed_with_its_janitor_left() -> None:
     before = _ours()
     proc = _lab_run("tcp-blackhole")
-    assert _wait(lambda: len(_ours() - before) == 3, 30)
-    [run_ns] = [ns for ns in _ours() - before if ns.endswith("-probe")]
-    run_id = run_ns[len(plan.PREFIX) : -len("-probe")]
-    janitors = [
-        int(p.parent.name)
-        for p in Path("/proc").glob("[0-9]*/cmdline")
-        if JANITOR_MODULE.encode() in p.read_bytes() and run_id.encode() in p.read_bytes()
-    ]
-    assert janitors
-    for pid in janitors:
-        os.kill(pid, signal.SIGKILL)
-    proc.kill()
-    proc.wait(30)
+    try:
+        assert _wait(lambda: len(_ours() - before) == 3, 30)
+        [run_ns] = [ns for ns in _ours() - before if ns.endswith("-probe")]
+        run_id = run_ns[len(plan.PREFIX) : -len("-probe")]
+        janitors = _janitor_pids(run_id)
+        assert janitors
+        for pid in janitors:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(30)
     assert len(_ours() - before) == 3, "killed with its janitor, the run left its namespaces"
     cli = [sys.executable, "-m", "blockproof", "lab", "clean"]
     listed = subprocess.run(cli, capture_output=True, text=True, timeout=60, check=True)
