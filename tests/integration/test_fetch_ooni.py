@@ -21,19 +21,15 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
-import http.client
 import io
 import json
 import re
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -42,7 +38,7 @@ from blockproof.cli import main
 from blockproof.sources.fetch import Options, fetch
 from blockproof.sources.ooni_bucket import LOCK_NAME, MANIFEST_NAME, TEMP_SUFFIX, make_request
 from blockproof.sources.s3 import Body, BucketClient, ObstoreBucket
-from s3_kit import REGION, admin, public_bucket, s3_server
+from s3_kit import REGION, FaultyProxy, admin, public_bucket, s3_server
 
 DATA = Path(__file__).parent.parent / "data"
 REAL = DATA / "ooni" / "probe-cli-real"
@@ -353,115 +349,6 @@ def test_a_changed_object_is_downloaded_again(
 
 
 # -- a server that fails ----------------------------------------------------------------
-
-
-class FaultyProxy:
-    """A loopback HTTP proxy in front of the S3 server that breaks chosen requests.
-
-    ``faults``: what happens to the next object GETs, in order ("503", "reset": the
-    connection closed without an answer, "cut": half the body, then closed);
-    ``list_faults``: how many listings get a 503 first; ``broken``: key -> a fault
-    ("503" or "404") for every GET of that key. Everything else is relayed as is."""
-
-    def __init__(
-        self,
-        upstream: str,
-        faults: list[str] | None = None,
-        list_faults: int = 0,
-        broken: dict[str, str] | None = None,
-    ) -> None:
-        parts = urlsplit(upstream)
-        self.host, self.port = parts.hostname or "", parts.port or 80
-        self.faults = list(faults or [])
-        self.list_faults = list_faults
-        self.broken = dict(broken or {})
-        self.lock = threading.Lock()
-        self.injected = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = 10
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy.relay(self)
-
-            def do_HEAD(self) -> None:
-                proxy.relay(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FaultyProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-    def fault_for(self, handler: BaseHTTPRequestHandler) -> str | None:
-        parts = urlsplit(handler.path)
-        key = unquote(parts.path).split("/", 2)[2] if parts.path.count("/") >= 2 else ""
-        with self.lock:
-            if handler.command != "GET":
-                return None
-            if "list-type" in parts.query or not key:
-                if self.list_faults:
-                    self.list_faults -= 1
-                    self.injected += 1
-                    return "503"
-                return None
-            if key in self.broken:
-                self.injected += 1
-                return self.broken[key]
-            if self.faults:
-                self.injected += 1
-                return self.faults.pop(0)
-            return None
-
-    def relay(self, handler: BaseHTTPRequestHandler) -> None:
-        fault = self.fault_for(handler)
-        if fault == "reset":
-            handler.close_connection = True
-            return
-        if fault in ("503", "404"):
-            status, code = (503, "SlowDown") if fault == "503" else (404, "NoSuchKey")
-            body = f"<Error><Code>{code}</Code><Message>{fault}</Message></Error>".encode()
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/xml")
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            handler.wfile.write(body)
-            return
-        upstream = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
-            upstream.request(handler.command, handler.path, headers=headers)
-            response = upstream.getresponse()
-            body = response.read(64 << 20)
-            handler.send_response(response.status)
-            for name, value in response.getheaders():
-                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                    handler.send_header(name, value)
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            if handler.command == "HEAD":
-                return
-            if fault == "cut":
-                handler.wfile.write(body[: len(body) // 2])
-                handler.wfile.flush()
-                handler.close_connection = True
-                return
-            handler.wfile.write(body)
-        finally:
-            upstream.close()
 
 
 FAST = Options(jobs=4, attempts=4, backoff_base=0.01, backoff_cap=0.05, seed=7)

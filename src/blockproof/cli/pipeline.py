@@ -17,6 +17,7 @@ import click
 from blockproof.cli.options import store_option
 from blockproof.errors import EXIT_FAILED, InputError
 from blockproof.model.verdict import OONI_OUTCOMES, OUTCOMES
+from blockproof.sources.ooni_bucket import DEFAULT_REGION, check_endpoint, check_region
 
 if TYPE_CHECKING:
     from blockproof.pipeline.events import StoredEvent
@@ -42,8 +43,25 @@ def _store(path: str) -> Any:
     return Store(path)
 
 
+class _PathOrURL(click.ParamType[str]):
+    """A local file or folder that exists, or an ``s3://BUCKET/PREFIX`` URL."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if isinstance(value, str) and value.startswith("s3://"):
+            from blockproof.sources.objects import parse_url
+
+            try:
+                parse_url(value)
+            except InputError as exc:
+                self.fail(str(exc), param, ctx)
+            return value
+        return str(click.Path(exists=True).convert(value, param, ctx))
+
+
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=_PathOrURL())
 @store_option("Store directory; created if missing.")
 @click.option(
     "--jobs",
@@ -69,6 +87,17 @@ def _store(path: str) -> Any:
 @click.option(
     "--spark-master", metavar="URL", help="Spark master (default local[*]); e.g. spark://host:7077."
 )
+@click.option(
+    "--s3-region",
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="The region of the buckets of s3:// PATHS (OONI's is the default).",
+)
+@click.option(
+    "--s3-endpoint",
+    metavar="URL",
+    help="An S3-compatible server for s3:// PATHS (http://HOST:PORT); default: AWS.",
+)
 def ingest(
     paths: tuple[str, ...],
     store_dir: str,
@@ -77,6 +106,8 @@ def ingest(
     as_json: bool,
     engine: str = "local",
     spark_master: str | None = None,
+    s3_region: str = DEFAULT_REGION,
+    s3_endpoint: str | None = None,
 ) -> None:
     """Add OONI raw data and our own measurements to a store.
 
@@ -90,6 +121,12 @@ def ingest(
     its new measurements are added. Input files are kept whole in
     STORE/sources/ (hard-linked when possible), named by their SHA-256.
 
+    A PATH may also be s3://BUCKET/PREFIX: every measurement file under the
+    prefix (and OONI's .tar.gz postcans, converted) is downloaded by the workers,
+    checked against the listing's size and MD5, ingested and kept like a local
+    file. Objects read whole before and listed again with the same size and ETag
+    are not downloaded again. Reading OONI's bucket needs no account.
+
     With --engine spark the same per-measurement work runs as Spark tasks
     (--jobs partitions, default the cluster's parallelism), for data that outgrows
     one machine; the store is the same.
@@ -98,6 +135,7 @@ def ingest(
     Example:
       blockproof ingest raw/2024-02-17/ --store pk-store
       blockproof ingest raw/2024-02/ --store pk-store --engine spark --spark-master spark://m:7077
+      blockproof ingest s3://ooni-data-eu-fra/raw/20240217/ --store pk-store --engine spark
     """
     need_pipeline()
     from rich.progress import (
@@ -113,6 +151,9 @@ def ingest(
     from blockproof.pipeline.ingest import ingest as run_ingest
     from blockproof.pipeline.store import StoreError
 
+    if s3_endpoint is not None:
+        s3_endpoint = check_endpoint(s3_endpoint, "--s3-endpoint")
+    check_region(s3_region, "--s3-region")
     store = _store(store_dir)
     progress = Progress(
         TextColumn("ingest"),
@@ -133,7 +174,7 @@ def ingest(
 
             report = run_ingest(
                 paths, store, jobs=jobs, reread=reread, on_progress=update, engine=engine,
-                spark_master=spark_master,
+                spark_master=spark_master, s3_region=s3_region, s3_endpoint=s3_endpoint,
             )  # fmt: skip
     except (IngestError, StoreError) as exc:
         raise InputError(str(exc)) from exc

@@ -3,7 +3,10 @@
 Theory of operation (one reader, N workers, one committer):
 
 1. ``discover`` expands the paths into measurement files (``.json``,
-   ``.jsonl``, ``.json.gz``, ``.jsonl.gz``, in folders recursively).
+   ``.jsonl``, ``.json.gz``, ``.jsonl.gz``, in folders recursively); an
+   ``s3://BUCKET/PREFIX`` path is listed (``sources.objects``) and its objects
+   downloaded into the staging area (by threads of the reader, a few ahead of the
+   workers; on Spark by the executors), then read as local files.
 2. The **reader** (the parent process) hashes each file (SHA-256, its name in
    the store's ``sources/``; files ingested whole before are skipped, see below;
    the next file is hashed on a thread while the workers judge this one), then
@@ -72,8 +75,9 @@ import os
 import queue
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -91,38 +95,44 @@ from blockproof.pipeline.extract import (
 )
 from blockproof.pipeline.schema import TABLES
 from blockproof.pipeline.store import IngestedFile, Store
+from blockproof.sources import objects
+from blockproof.sources.ooni_bucket import DEFAULT_REGION
 from blockproof.verdict.fingerprints import FingerprintDB
 
-SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-NOT_MEASUREMENTS = (".receipts.jsonl.gz",)  # beside a collector export's measurement files
 MAX_REJECT_TEXT = 1 << 20  # a rejected line is kept up to 1 MiB
 DEFAULT_BATCH = 20_000
 INGEST_ENGINES = ("local", "spark")
 CHUNK_BYTES = 4 << 20
+DOWNLOADS = 4  # objects of s3:// paths downloaded at once by a local ingest
 
 
 class IngestError(RuntimeError):
     """Bad arguments: a path that does not exist, no measurement files found."""
 
 
-def _is_measurement_file(path: Path) -> bool:
-    """Measurement files by name; a collector export's receipts and tree head are not."""
-    name = path.name.lower()
-    return (
-        name.endswith(SUFFIXES)
-        and not name.endswith(NOT_MEASUREMENTS)
-        and name not in ("tree-head.json",)
-    )
+PathLike = str | os.PathLike[str]
+
+
+def split_urls(paths: Iterable[PathLike]) -> tuple[list[PathLike], list[str]]:
+    """(local paths, ``s3://`` URLs), each in the order given."""
+    local: list[PathLike] = []
+    urls: list[str] = []
+    for raw in paths:
+        if isinstance(raw, str) and objects.is_url(raw):
+            urls.append(raw)
+        else:
+            local.append(raw)
+    return local, urls
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The measurement files under ``paths``, sorted, each once."""
+    """The measurement files under ``paths`` (local ones), sorted, each once."""
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and _is_measurement_file(child):
+                if child.is_file() and objects.is_measurement_name(child.name):
                     found[child.resolve()] = None
         elif path.is_file():
             found[path.resolve()] = None
@@ -227,6 +237,9 @@ def read_records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | 
 # ("range", path, sha256, start, end, first line number): bytes [start, end) of a plain
 #   JSON-lines file, whole lines, read by the worker itself;
 # ("file", path, sha256): a whole gzipped JSON-lines file, decompressed by the worker.
+# what a worker is given: ("lines", path, sha256, [(line, bytes)]), ("range", path,
+# sha256, start, end, first line), ("file", path, sha256), ("object", url, "", RemoteFile);
+# None: no more
 Task = tuple[Any, ...] | None
 
 _KNOWN: set[str] = set()
@@ -236,8 +249,10 @@ class _Rejects:
     def __init__(self, store: Store, run: str, worker: int) -> None:
         self.path = store.rejects / f"{run}-{worker}.jsonl"
         self._file: IO[bytes] | None = None
+        self.origins: dict[str, str] = {}  # a downloaded object's local path -> its URL
 
     def add(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
+        source = self.origins.get(source, source)
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
@@ -285,7 +300,7 @@ class Receipts:
     def _load(path: Path) -> list[bytes]:
         if not path.name.endswith(".jsonl.gz"):
             return []
-        sibling = path.with_name(path.name.removesuffix(".jsonl.gz") + NOT_MEASUREMENTS[0])
+        sibling = path.with_name(path.name.removesuffix(".jsonl.gz") + objects.NOT_MEASUREMENTS[0])
         heads = [p / "tree-head.json" for p in path.parents[:4]]
         head_path = next((h for h in heads if h.is_file()), None)
         if not sibling.is_file() or head_path is None:
@@ -353,6 +368,7 @@ class Worker:
         self.seen: set[str] = set()
         self.counts = {"read": 0, "new": 0, "duplicate": 0}
         self.reasons: dict[str, int] = {}
+        self.fetched: list[dict[str, Any]] = []  # the objects downloaded and read (s3://)
 
     def reject(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
         short = reason.split(":", 1)[0]
@@ -362,6 +378,11 @@ class Worker:
     def take(self, task: tuple[Any, ...]) -> list[dict[str, Any]]:
         """Do one task; the batches it filled."""
         kind, path, sha256 = task[:3]
+        if kind == "object":
+            return self._object(task[3])
+        if kind == "from":  # ("from", URL, task of the object's local copy)
+            self.rejects.origins[sha256[1]] = path
+            return self.take(sha256)
         done: list[dict[str, Any]] = []
         if kind == "lines":
             lines: Iterable[tuple[int, bytes]] = task[3]
@@ -381,6 +402,35 @@ class Worker:
         if chunk and (batch := self.feed(path, sha256, chunk)) is not None:
             done.append(batch)
         return done
+
+    def _object(self, item: objects.RemoteFile) -> list[dict[str, Any]]:
+        """Download an object (``_download``), then read it as a file (Spark's executors
+        do this; a local ingest downloads in the parent, see ``ingest``)."""
+        got = _download(self.store, f"{self.run}-{self.index}-{len(self.fetched)}", item)
+        if isinstance(got, str):
+            self.counts["read"] += 1
+            self.reject(item.url, 0, got, None)
+            return []
+        self.fetched.append(got)
+        self.rejects.origins[got["path"]] = item.url
+        # the tasks a local file becomes (a document is parsed here, not read as lines)
+        found = IngestReport()
+        done: list[dict[str, Any]] = []
+        for task, _position in _tasks(Path(got["path"]), got["sha256"], self.rejects, found):
+            done.extend(self.take(task))
+        self.counts["read"] += found.read
+        for reason, count in found.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+        return done
+
+    def end(self) -> dict[str, Any]:
+        """The last message: counters, reasons, where the rejects went, objects read."""
+        return {
+            "counts": self.counts,
+            "reasons": self.reasons,
+            "rejects": self.rejects.close(),
+            "fetched": self.fetched,
+        }
 
     def _range(self, path: str, start: int, end: int, first: int) -> Iterator[tuple[int, bytes]]:
         with open(path, "rb") as f:
@@ -452,6 +502,22 @@ class Worker:
         return out
 
 
+def _download(store: Store, tag: str, item: objects.RemoteFile) -> dict[str, Any] | str:
+    """An object into the store's staging area, under its own name (so that rows name it
+    as a local ingest of the fetched file would; kept in ``sources/`` at commit like any
+    input): what ``ingested.json`` will record of it, or why it could not be read."""
+    checked_ns = time.time_ns()
+    try:
+        got = objects.download(item, store.staging / "objects" / tag)
+    except objects.ObjectError as exc:
+        return f"object unreadable: {exc}"
+    listed = item.listed
+    return {
+        "url": item.url, "size": listed.size, "etag": listed.etag, "sha256": got.sha256,
+        "checked_ns": checked_ns, "path": str(got.path),
+    }  # fmt: skip
+
+
 def _worker_main(
     store_root: str, run: str, index: int, batch: int, tasks: Any, results: Any
 ) -> None:
@@ -463,17 +529,7 @@ def _worker_main(
         last = worker.flush()
         if last is not None:
             results.put(("batch", index, last))
-        results.put(
-            (
-                "end",
-                index,
-                {
-                    "counts": worker.counts,
-                    "reasons": worker.reasons,
-                    "rejects": worker.rejects.close(),
-                },
-            )
-        )
+        results.put(("end", index, worker.end()))
     except BaseException as exc:  # report, never hang the parent
         results.put(("error", index, f"{type(exc).__name__}: {exc}"))
         raise
@@ -550,9 +606,23 @@ class _Triage:
         self.report.skipped += 1
         self.report.skipped_bytes += size
 
-    def record(self, store: Store, read: list[_ToRead]) -> None:
-        """After a finished run: the files read whole, unless one changed meanwhile."""
+    def unchanged_object(self, item: objects.RemoteFile) -> bool:
+        """An object read whole by an earlier run, listed now with the same size and ETag."""
+        known = self.known.get(item.url)
+        return (
+            known is not None
+            and known.etag is not None
+            and (known.size, known.etag) == (item.listed.size, item.listed.etag)
+        )
+
+    def record(self, store: Store, read: list[_ToRead], fetched: list[dict[str, Any]]) -> None:
+        """After a finished run: the files read whole, unless one changed meanwhile, and
+        the objects downloaded and read (by URL, size and ETag)."""
         entries = dict(self.refreshed)
+        for o in fetched:
+            entries[o["url"]] = IngestedFile(
+                o["url"], o["size"], 0, o["sha256"], o["checked_ns"], etag=o["etag"]
+            )
         for f in read:
             try:
                 st = f.path.stat()
@@ -575,8 +645,15 @@ def ingest(
     on_progress: Callable[[int, int], None] | None = None,
     engine: str = "local",
     spark_master: str | None = None,
+    s3_region: str = DEFAULT_REGION,
+    s3_endpoint: str | None = None,
 ) -> IngestReport:
     """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often.
+
+    A path may be an ``s3://BUCKET/PREFIX`` URL: every measurement file under it is
+    downloaded by a worker (``sources.objects``; ``s3_region``, and ``s3_endpoint`` for
+    an S3-compatible server) and ingested like a local one. An object read whole
+    before and listed again with the same size and ETag is skipped without download.
 
     Files ingested whole by an earlier run and unchanged are skipped (``reread`` reads
     every file again; measurements already stored are skipped all the same).
@@ -586,12 +663,15 @@ def ingest(
     if engine not in INGEST_ENGINES:
         raise IngestError(f"unknown engine {engine!r}: choose one of {', '.join(INGEST_ENGINES)}")
     started = time.perf_counter()
-    files = discover(paths)
-    if not files:
-        raise IngestError("no measurement files (.json, .jsonl, .json.gz, .jsonl.gz) found")
-    report = IngestReport(files=len(files))
+    local_paths, urls = split_urls(paths)
+    files = discover(local_paths)
+    remote = _list_objects(urls, s3_region, s3_endpoint)
+    if not files and not remote:
+        where = " under " + ", ".join(urls) if urls and not local_paths else ""
+        raise IngestError(f"no measurement files (.json, .jsonl, .json.gz, .jsonl.gz) found{where}")
+    report = IngestReport(files=len(files) + len(remote))
     sizes = {p: p.stat().st_size for p in files}
-    report.bytes = sum(sizes.values())
+    report.bytes = sum(sizes.values()) + sum(r.listed.size for r in remote)
     store.root.mkdir(parents=True, exist_ok=True)
     store.clean_staging()
     store.table_dir("measurements").mkdir(parents=True, exist_ok=True)
@@ -602,9 +682,16 @@ def ingest(
             triage.skip(sizes[path])
         else:
             candidates.append(path)
-    total = sum(sizes[p] for p in candidates)
+    remote_todo: list[objects.RemoteFile] = []
+    for item in remote:
+        if not reread and triage.unchanged_object(item):
+            triage.skip(item.listed.size)
+        else:
+            remote_todo.append(item)
+    total = sum(sizes[p] for p in candidates) + sum(r.listed.size for r in remote_todo)
     run = store.new_run()
-    spark = _spark_session(spark_master) if engine == "spark" and candidates else None
+    busy = bool(candidates or remote_todo)
+    spark = _spark_session(spark_master) if engine == "spark" and busy else None
     default_jobs = spark.sparkContext.defaultParallelism if spark is not None else os.cpu_count()
     jobs = max(1, jobs or default_jobs or 1)
     ctx = mp.get_context("fork")
@@ -614,6 +701,7 @@ def ingest(
     committer = _Committer(store, report)
     ended = 0
     done_bytes = 0
+    fetched: list[dict[str, Any]] = []  # the objects the workers downloaded and read
 
     def start_workers() -> None:
         global _KNOWN
@@ -655,6 +743,7 @@ def ingest(
                 report.bad += count
             if payload["rejects"]:
                 report.rejects.append(payload["rejects"])
+            fetched.extend(payload["fetched"])
         else:
             raise RuntimeError(f"an ingest worker failed: {payload}")
 
@@ -688,6 +777,8 @@ def ingest(
     spark_tasks: list[tuple[Any, ...]] = []
     hasher = ThreadPoolExecutor(1, thread_name_prefix="ingest-hash")
     hashed = [hasher.submit(_hash_stat, path) for path in candidates]
+    downloader = ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="ingest-download")
+    downloads: deque[tuple[objects.RemoteFile, Future[dict[str, Any] | str]]] = deque()
     try:
         for path, pending in zip(candidates, hashed, strict=True):
             todo = triage.hashed(path, *pending.result())
@@ -707,6 +798,40 @@ def ingest(
                 if on_progress:
                     on_progress(done_bytes + position, total)
             done_bytes += sizes[path]
+            if on_progress:
+                on_progress(done_bytes, total)
+        # Objects: Spark's executors download their own; a local ingest downloads here,
+        # on threads, ahead of the workers, which never touch the object store's client
+        # (its runtime's threads do not survive a fork: a worker forked after the client
+        # was used in this process would hang on it).
+        if spark is not None:
+            spark_tasks.extend(("object", item.url, "", item) for item in remote_todo)
+            done_bytes += sum(item.listed.size for item in remote_todo)
+        to_download = iter(enumerate(remote_todo if spark is None else []))
+
+        def download_ahead() -> None:  # at most 2 x DOWNLOADS objects ahead of the workers
+            while len(downloads) < 2 * DOWNLOADS and (nth := next(to_download, None)):
+                n, item = nth
+                downloads.append((item, downloader.submit(_download, store, f"{run}-{n}", item)))
+
+        download_ahead()
+        while downloads:
+            item, downloading = downloads.popleft()
+            download_ahead()
+            got = downloading.result()
+            done_bytes += item.listed.size
+            if isinstance(got, str):
+                report.read += 1
+                report.count_bad(got)
+                reader_rejects.add(item.url, 0, got, None)
+                continue
+            fetched.append(got)
+            if not workers:
+                start_workers()
+            reader_rejects.origins[got["path"]] = item.url
+            for task, _position in _tasks(Path(got["path"]), got["sha256"], reader_rejects, report):
+                put(("from", item.url, task))  # rejects name the URL, not the local copy
+                drain(block=False)
             if on_progress:
                 on_progress(done_bytes, total)
         if spark is not None and spark_tasks:
@@ -729,6 +854,7 @@ def ingest(
         for pending in hashed:
             pending.cancel()
         hasher.shutdown(wait=True)
+        downloader.shutdown(wait=True, cancel_futures=True)
         aborted = ended < len(workers)
         for w in workers:
             if w.is_alive() and aborted:
@@ -744,9 +870,29 @@ def ingest(
         if spark is not None:
             spark.stop()
     # every batch is committed: the files read are now in the store whole
-    triage.record(store, read)
+    triage.record(store, read, fetched)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _list_objects(urls: list[str], region: str, endpoint: str | None) -> list[objects.RemoteFile]:
+    """The measurement files under each ``s3://`` URL, each once, in key order."""
+    from blockproof.errors import InputError
+
+    found: dict[str, objects.RemoteFile] = {}
+    for url in urls:
+        try:
+            bucket, prefix = objects.parse_url(url)
+            where = objects.Remote(bucket, region, endpoint)
+            choice = objects.list_files(where, prefix)
+        except InputError as exc:
+            raise IngestError(str(exc)) from exc
+        except Exception as exc:  # the client's PermanentError / TransientError
+            raise IngestError(f"cannot list {url}: {exc}") from exc
+        for listed in choice.files:
+            item = objects.RemoteFile(where, listed)
+            found.setdefault(item.url, item)
+    return list(found.values())
 
 
 def _spark_session(spark_master: str | None) -> Any:
@@ -796,11 +942,7 @@ def _spark_partition(
     last = worker.flush()
     if last is not None:
         yield ("batch", index, last)
-    yield (
-        "end",
-        index,
-        {"counts": worker.counts, "reasons": worker.reasons, "rejects": worker.rejects.close()},
-    )
+    yield ("end", index, worker.end())
 
 
 def _hash_stat(path: Path) -> tuple[str, int, int, int]:

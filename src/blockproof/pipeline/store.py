@@ -103,13 +103,16 @@ class IngestedFile:
 
     ``size`` and ``mtime_ns`` are as the file was before it was hashed and read, and as
     it still was after; ``checked_ns`` is the wall clock (ns) before it was hashed: a
-    modification time that close to it may hide a later change (see ``unchanged``)."""
+    modification time that close to it may hide a later change (see ``unchanged``).
+    An object of a bucket is recorded under its ``s3://`` URL with its ``etag``
+    (``mtime_ns`` 0): it is skipped while it is listed with the same size and ETag."""
 
-    path: str  # as given, resolved
+    path: str  # as given, resolved; or an s3:// URL
     size: int
     mtime_ns: int
     sha256: str
     checked_ns: int
+    etag: str | None = None
 
     # A modification time within this of the check may be shared by a later write on
     # file systems with coarse timestamps (2 s on FAT): then size and time prove nothing.
@@ -132,6 +135,7 @@ class IngestedFile:
             "mtime_ns": self.mtime_ns,
             "sha256": self.sha256,
             "checked_ns": self.checked_ns,
+            **({"etag": self.etag} if self.etag is not None else {}),
         }
 
     @classmethod
@@ -147,7 +151,10 @@ class IngestedFile:
             or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers)
         ):
             raise ValueError(f"not an ingested file: {value!r}"[:200])
-        return cls(path, value["size"], value["mtime_ns"], sha256, value["checked_ns"])
+        etag = value.get("etag")
+        if etag is not None and not isinstance(etag, str):
+            raise ValueError(f"not an ingested file (etag): {value!r}"[:200])
+        return cls(path, value["size"], value["mtime_ns"], sha256, value["checked_ns"], etag)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -83,7 +83,13 @@ from blockproof.sources.ooni_bucket import (
     select,
 )
 from blockproof.sources.postcan import convert_postcan
-from blockproof.sources.s3 import BucketClient, PermanentError, TransientError
+from blockproof.sources.s3 import (
+    BucketClient,
+    IntegrityError,
+    PermanentError,
+    TransientError,
+    receive,
+)
 
 DEFAULT_JOBS = 8
 MANIFEST_EVERY = 2.0  # seconds between two manifest writes while downloading
@@ -150,10 +156,6 @@ class FetchReport:
 
 class _Stopped(Exception):
     """The run is stopping (Ctrl-C): leave the file, remove its temporary file."""
-
-
-class _Integrity(Exception):
-    """The bytes received are not the object listed: retried like a network error."""
 
 
 def local_path(out: Path, key: str) -> Path:
@@ -349,7 +351,7 @@ class _Run:
                 self.advance(nbytes=-received[0])
                 self.fail(chosen.key, str(exc))
                 return False
-            except (TransientError, _Integrity) as exc:
+            except (TransientError, IntegrityError) as exc:
                 self.advance(nbytes=-received[0])
                 if attempt == attempts:
                     self.fail(chosen.key, f"{exc} (after {attempts} attempts)")
@@ -370,22 +372,15 @@ class _Run:
         if listed.etag is not None and body.etag is not None and body.etag != listed.etag:
             raise PermanentError(f"{chosen.key} changed in the bucket since it was listed")
         path.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.md5(usedforsecurity=False)
+
+        def on_chunk(chunk: bytes) -> None:
+            if self.stop.is_set():
+                raise _Stopped
+            received[0] += len(chunk)
+            self.advance(nbytes=len(chunk))
+
         with atomic_file(path) as handle:
-            for chunk in body.chunks():
-                if self.stop.is_set():
-                    raise _Stopped
-                received[0] += len(chunk)
-                if received[0] > listed.size:
-                    raise _Integrity(f"{chosen.key}: more than the {listed.size} bytes listed")
-                digest.update(chunk)
-                handle.write(chunk)
-                self.advance(nbytes=len(chunk))
-            if received[0] != listed.size:
-                raise _Integrity(f"{chosen.key}: {received[0]} bytes of {listed.size}")
-            expected = md5_of_etag(listed.etag)
-            if expected is not None and digest.hexdigest() != expected:
-                raise _Integrity(f"{chosen.key}: MD5 {digest.hexdigest()} is not the ETag's")
+            receive(body, listed, handle, on_chunk)
 
     def convert(self, chosen: Chosen, path: Path) -> Converted:
         name = chosen.converted_name

@@ -175,25 +175,25 @@ def check_bucket(name: str) -> str:
     return name
 
 
-def check_region(name: str) -> str:
+def check_region(name: str, option: str = "--region") -> str:
     if not _REGION.fullmatch(name):
-        raise InputError(f"--region {name!r}: not an AWS region name such as eu-central-1")
+        raise InputError(f"{option} {name!r}: not an AWS region name such as eu-central-1")
     return name
 
 
-def check_endpoint(url: str) -> str:
+def check_endpoint(url: str, option: str = "--endpoint") -> str:
     """An ``http(s)://host[:port]`` URL, without path, query or credentials."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise InputError(f"--endpoint {url!r}: not a URL") from None
+        raise InputError(f"{option} {url!r}: not a URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--endpoint {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
+        raise InputError(f"{option} {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise InputError(f"--endpoint {url!r}: no credentials, query or fragment, please")
+        raise InputError(f"{option} {url!r}: no credentials, query or fragment, please")
     if parts.path not in ("", "/"):
-        raise InputError(f"--endpoint {url!r}: no path (the bucket is given by --bucket)")
+        raise InputError(f"{option} {url!r}: no path (the bucket is named elsewhere)")
     return url.rstrip("/")
 
 

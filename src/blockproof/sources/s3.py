@@ -32,10 +32,11 @@ class of about fifty lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 import obstore
 from obstore.exceptions import (
@@ -48,7 +49,7 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
-from blockproof.sources.ooni_bucket import Listed
+from blockproof.sources.ooni_bucket import Listed, md5_of_etag
 
 if TYPE_CHECKING:
     from obstore import GetResult
@@ -64,6 +65,11 @@ class PermanentError(Exception):
     """A failure another attempt will meet again (404, 403, a bad configuration)."""
 
 
+class IntegrityError(Exception):
+    """The bytes received are not the object listed (too many, too few, another MD5):
+    worth another attempt."""
+
+
 class Body(Protocol):
     etag: str | None
     size: int
@@ -75,6 +81,29 @@ class BucketClient(Protocol):
     def list_folder(self, prefix: str) -> list[Listed]: ...
 
     def open(self, key: str) -> Body: ...
+
+
+def receive(
+    body: Body, listed: Listed, handle: IO[bytes], on_chunk: Callable[[bytes], None]
+) -> None:
+    """Write ``body`` to ``handle``, checked against the listing: never more bytes than
+    listed, exactly the size listed at the end and, for a plain ETag, its MD5; each chunk
+    is passed to ``on_chunk`` first (progress, another hash, a stop). Raises
+    ``IntegrityError`` (and the body's own ``TransientError``)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    received = 0
+    for chunk in body.chunks():
+        received += len(chunk)
+        if received > listed.size:
+            raise IntegrityError(f"{listed.key}: more than the {listed.size} bytes listed")
+        on_chunk(chunk)
+        digest.update(chunk)
+        handle.write(chunk)
+    if received != listed.size:
+        raise IntegrityError(f"{listed.key}: {received} bytes of {listed.size}")
+    expected = md5_of_etag(listed.etag)
+    if expected is not None and digest.hexdigest() != expected:
+        raise IntegrityError(f"{listed.key}: MD5 {digest.hexdigest()} is not the ETag's")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +196,17 @@ class ObstoreBucket:
         except Exception as exc:
             raise _classify(exc, f"listing {prefix}") from exc
         return [Listed(o["path"], int(o["size"]), o["e_tag"]) for o in result["objects"]]
+
+    def list_tree(self, prefix: str) -> list[Listed]:
+        """Every object under ``prefix``, in every sub-folder, every page."""
+        try:
+            return [
+                Listed(o["path"], int(o["size"]), o["e_tag"])
+                for page in obstore.list(self._store, prefix or None, chunk_size=1000)
+                for o in page
+            ]
+        except Exception as exc:
+            raise _classify(exc, f"listing {prefix or '/'}") from exc
 
     def open(self, key: str) -> Body:
         try:
