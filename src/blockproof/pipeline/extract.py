@@ -95,6 +95,10 @@ def _s(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Inputs repeat across measurements (OONI's test lists): their platform is remembered.
+_platform_of_url = lru_cache(maxsize=1 << 14)(platform_of_url)
+
+
 def _host(url: str | None) -> str | None:
     if not url:
         return None
@@ -131,20 +135,35 @@ class Source:
 
 
 class Columns:
-    """Column buffers for one table."""
+    """Column buffers for one table: ``data`` maps each column's name to its values."""
 
-    __slots__ = ("data", "schema")
+    __slots__ = ("_appends", "_extends", "data", "schema")
 
     def __init__(self, table_schema: pa.Schema) -> None:
         self.schema = table_schema
         self.data: dict[str, list[Any]] = {name: [] for name in table_schema.names}
+        self._appends = tuple(column.append for column in self.data.values())
+        self._extends = tuple(column.extend for column in self.data.values())
 
     def __len__(self) -> int:
         return len(self.data["msm_id"])
 
     def append(self, row: Mapping[str, Any]) -> None:
-        for name, column in self.data.items():
-            column.append(row.get(name))
+        """One row given by column name (a missing column is null)."""
+        self.add(tuple(row.get(name) for name in self.data))
+
+    def add(self, values: tuple[Any, ...]) -> None:
+        """One row given as its values in the schema's column order (the fast way)."""
+        for append, value in zip(self._appends, values, strict=True):
+            append(value)
+
+    def add_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Several rows as ``add`` takes them: one ``extend`` per column."""
+        if len(rows) == 1:
+            self.add(rows[0])
+        elif rows:
+            for extend, values in zip(self._extends, zip(*rows, strict=True), strict=True):
+                extend(values)
 
     def to_arrow(self) -> pa.Table:
         arrays = [self._array(f) for f in self.schema]
@@ -158,6 +177,67 @@ class Columns:
             # Text decoded from bytes that were not UTF-8 carries lone surrogates
             # (surrogateescape): store it with U+FFFD in their place.
             return pa.array([_valid_text(v) for v in values], type=f.type)
+
+
+# Rows are built as tuples (one dict per row, then a lookup per column, cost more than
+# the rest of tabulating): each tuple lists its table's columns in this order, which
+# ``_check_row_layouts`` holds to the schema when the module loads.
+_KEY = ("msm_id", "measurement_start_time", "probe_cc", "probe_asn")
+ROW_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "measurements": (
+        *_KEY, "report_id", "test_name", "test_version", "input", "domain", "platform",
+        "probe_id", "probe_network_name", "resolver_asn", "resolver_network_name",
+        "software_name", "software_version", "test_runtime", "signature", "raw_sha256",
+        "receipt", "inclusion", "source", "source_sha256", "source_line",
+    ),
+    "obs_dns": (
+        *_KEY, "hostname", "engine", "resolver_address", "query_type", "failure",
+        "answer_type", "answer", "answer_asn", "answer_in_ctrl", "ctrl_failure", "fingerprint",
+        "t0", "t", "transaction_id",
+    ),
+    "obs_tcp": (
+        *_KEY, "ip", "port", "failure", "ctrl_status", "ctrl_failure", "t0", "t",
+        "transaction_id",
+    ),
+    "obs_tls": (
+        *_KEY, "ip", "port", "server_name", "failure", "tls_version", "cipher_suite",
+        "negotiated_protocol", "peer_certificates", "ctrl_status", "ctrl_failure", "t0", "t",
+        "transaction_id",
+    ),
+    "obs_http": (
+        *_KEY, "url", "method", "address", "failure", "status_code", "body_length",
+        "body_is_truncated", "body_sha256", "title", "location", "server", "fingerprint",
+        "ctrl_status_code", "ctrl_body_length", "ctrl_title", "ctrl_failure", "t0", "t",
+        "transaction_id",
+    ),
+    "verdicts": (
+        *_KEY, "report_id", "input", "test_name", "platform", "probe_id", "software_name",
+        "outcome", "ooni_outcome", "method", "rule_id", "explanation", "fingerprint",
+        "blocking", "rules_version",
+    ),
+}  # fmt: skip
+
+
+def _check_row_layouts() -> None:
+    for table, table_schema in schema.TABLES.items():
+        if ROW_LAYOUTS.get(table) != tuple(table_schema.names):
+            raise RuntimeError(f"extract.ROW_LAYOUTS[{table!r}] differs from the schema")
+
+
+_check_row_layouts()
+
+
+def _location_and_server(headers: tuple[tuple[str, str], ...]) -> tuple[str | None, str | None]:
+    """The first ``Location`` and ``Server`` values (names case-insensitive), in one pass."""
+    location = server = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "location":
+            if location is None:
+                location = value
+        elif lowered == "server" and server is None:
+            server = value
+    return location, server
 
 
 class Extractor:
@@ -178,81 +258,79 @@ class Extractor:
 
     def add(self, obj: Mapping[str, Any], source: Source) -> str:
         """Extract one measurement; return its msm_id. Raises RecordError if unplaceable."""
-        test_name = obj.get("test_name")
+        get = obj.get
+        test_name = get("test_name")
         if not isinstance(test_name, str) or not test_name:
             raise RecordError("no test_name")
-        time_us = parse_time_us(obj.get("measurement_start_time"))
-        cc_value = obj.get("probe_cc")
+        time_us = parse_time_us(get("measurement_start_time"))
+        cc_value = get("probe_cc")
         cc = cc_value.upper() if isinstance(cc_value, str) and len(cc_value) == 2 else "ZZ"
-        asn = parse_asn(obj.get("probe_asn"))
+        asn = parse_asn(get("probe_asn"))
         msm_id = measurement_id(obj, time_us, cc, test_name)
-        url = _s(obj.get("input"))
-        platform = platform_of_url(url) if url else platform_of_test(test_name)
-        report_id = _s(obj.get("report_id")) or ""
+        url = _s(get("input"))
+        platform = _platform_of_url(url) if url else platform_of_test(test_name)
+        report_id = _s(get("report_id")) or ""
         # a signed measurement names its probe key; a simulated one its pseudonymous probe
-        probe_id = _s(obj.get("x_key_id")) or _s(obj.get("x_probe_id")) or report_id or msm_id
-        key = {
-            "msm_id": msm_id,
-            "measurement_start_time": time_us,
-            "probe_cc": cc,
-            "probe_asn": asn,
-        }
-        test_keys = obj.get("test_keys")
+        probe_id = _s(get("x_key_id")) or _s(get("x_probe_id")) or report_id or msm_id
+        key = (msm_id, time_us, cc, asn)
+        test_keys = get("test_keys")
         if test_name == "web_connectivity":
             judgement = self._web(key, url or "", test_keys, cc)
         else:
             judgement = judge_app(obj)
-        runtime = obj.get("test_runtime")
-        self.tables["measurements"].append(
-            {
-                **key,
-                "report_id": report_id,
-                "test_name": test_name,
-                "test_version": _s(obj.get("test_version")),
-                "input": url,
-                "domain": _host(url),
-                "platform": platform,
-                "probe_id": probe_id,
-                "probe_network_name": _s(obj.get("probe_network_name")),
-                "resolver_asn": parse_asn(obj.get("resolver_asn")),
-                "resolver_network_name": _s(obj.get("resolver_network_name")),
-                "software_name": _s(obj.get("software_name")),
-                "software_version": _s(obj.get("software_version")),
-                "test_runtime": float(runtime) if isinstance(runtime, int | float) else None,
-                "signature": str(verify_measurement(obj).status),
-                "raw_sha256": hashlib.sha256(source.raw).hexdigest() if source.raw else None,
-                "receipt": source.receipt.decode("utf-8", "replace") if source.receipt else None,
-                "inclusion": inclusion_status(source.raw, source.receipt),
-                "source": source.name,
-                "source_sha256": source.sha256,
-                "source_line": source.line,
-            }
+        runtime = get("test_runtime")
+        software_name = _s(get("software_name"))
+        raw, receipt = source.raw, source.receipt
+        self.tables["measurements"].add(
+            (
+                *key,
+                report_id,
+                test_name,
+                _s(get("test_version")),
+                url,
+                _host(url),
+                platform,
+                probe_id,
+                _s(get("probe_network_name")),
+                parse_asn(get("resolver_asn")),
+                _s(get("resolver_network_name")),
+                software_name,
+                _s(get("software_version")),
+                float(runtime) if isinstance(runtime, int | float) else None,
+                str(verify_measurement(obj).status),
+                hashlib.sha256(raw).hexdigest() if raw else None,
+                receipt.decode("utf-8", "replace") if receipt else None,
+                inclusion_status(raw, receipt),
+                source.name,
+                source.sha256,
+                source.line,
+            )
         )
-        self.tables["verdicts"].append(
-            {
-                **key,
-                "report_id": report_id,
-                "input": url,
-                "test_name": test_name,
-                "platform": platform,
-                "probe_id": probe_id,
-                "software_name": _s(obj.get("software_name")),
-                "outcome": judgement.outcome,
-                "ooni_outcome": judgement.ooni_outcome,
-                "method": judgement.method,
-                "rule_id": judgement.rule_id,
-                "explanation": judgement.explanation,
-                "fingerprint": judgement.fingerprint,
-                "blocking": judgement.blocking,
-                "rules_version": RULES_VERSION,
-            }
+        self.tables["verdicts"].add(
+            (
+                *key,
+                report_id,
+                url,
+                test_name,
+                platform,
+                probe_id,
+                software_name,
+                judgement.outcome,
+                judgement.ooni_outcome,
+                judgement.method,
+                judgement.rule_id,
+                judgement.explanation,
+                judgement.fingerprint,
+                judgement.blocking,
+                RULES_VERSION,
+            )
         )
         self.count += 1
         return msm_id
 
     # -- Web Connectivity -------------------------------------------------------------
 
-    def _web(self, key: dict[str, Any], url: str, test_keys: Any, cc: str) -> Judgement:
+    def _web(self, key: tuple[Any, ...], url: str, test_keys: Any, cc: str) -> Judgement:
         try:
             obs = web_observations_from_test_keys(url, test_keys, binary=False)
             analysis = analyze(obs)
@@ -267,110 +345,130 @@ class Extractor:
             recorded=recorded or {},
         )  # fmt: skip
 
-    def _observations(self, key: dict[str, Any], obs: WebObservations, hits: list[Any]) -> None:
+    def _observations(self, key: tuple[Any, ...], obs: WebObservations, hits: list[Any]) -> None:
         control = obs.control
         ctrl_dns = control.dns if control else None
+        ctrl_dns_failure = ctrl_dns.failure if ctrl_dns else None
         ctrl_addrs = set(ctrl_dns.addrs) if ctrl_dns else set()
         dns_fp = {h.detail: h.fingerprint.name for h in hits if h.where == "dns"}
         http_fp = {h.where: h.fingerprint.name for h in hits if h.where != "dns"}
-        dns = self.tables["obs_dns"]
+        dns_rows: list[tuple[Any, ...]] = []
+        add_dns = dns_rows.append
         for q in obs.queries:
-            base = {
-                **key,
-                "hostname": q.hostname,
-                "engine": q.engine,
-                "resolver_address": q.resolver_address,
-                "query_type": q.query_type,
-                "failure": q.failure,
-                "ctrl_failure": ctrl_dns.failure if ctrl_dns else None,
-                "t0": q.t0,
-                "t": q.t,
-                "transaction_id": q.transaction_id,
-            }
-            answers = [a for a in q.answers if a.answer_type in ("A", "AAAA", "CNAME")]
-            if not answers:
-                dns.append(base)
-            for a in answers:
+            query = (*key, q.hostname, q.engine, q.resolver_address, q.query_type, q.failure)
+            timing = (q.t0, q.t, q.transaction_id)
+            answered = False
+            for a in q.answers:
+                if a.answer_type not in ("A", "AAAA", "CNAME"):
+                    continue
+                answered = True
                 value = a.address or a.hostname
-                dns.append(
-                    {
-                        **base,
-                        "answer_type": a.answer_type,
-                        "answer": value,
-                        "answer_asn": a.asn,
-                        "answer_in_ctrl": (value in ctrl_addrs) if ctrl_dns else None,
-                        "fingerprint": dns_fp.get(value or ""),
-                    }
+                add_dns(
+                    (
+                        *query,
+                        a.answer_type,
+                        value,
+                        a.asn,
+                        (value in ctrl_addrs) if ctrl_dns else None,
+                        ctrl_dns_failure,
+                        dns_fp.get(value or ""),
+                        *timing,
+                    )
                 )
-        tcp = self.tables["obs_tcp"]
+            if not answered:
+                add_dns((*query, None, None, None, None, ctrl_dns_failure, None, *timing))
+        self.tables["obs_dns"].add_rows(dns_rows)
+        tcp_rows: list[tuple[Any, ...]] = []
+        add_tcp = tcp_rows.append
+        ctrl_tcp = control.tcp_connect if control else {}
         for c in obs.tcp_connect:
-            ctrl = control.tcp_connect.get(c.address) if control else None
-            tcp.append(
-                {
-                    **key,
-                    "ip": c.ip,
-                    "port": c.port,
-                    "failure": c.failure,
-                    "ctrl_status": ctrl.status if ctrl else None,
-                    "ctrl_failure": ctrl.failure if ctrl else None,
-                    "t0": c.t0,
-                    "t": c.t,
-                    "transaction_id": c.transaction_id,
-                }
+            ctrl = ctrl_tcp.get(c.address) if ctrl_tcp else None
+            add_tcp(
+                (
+                    *key,
+                    c.ip,
+                    c.port,
+                    c.failure,
+                    ctrl.status if ctrl else None,
+                    ctrl.failure if ctrl else None,
+                    c.t0,
+                    c.t,
+                    c.transaction_id,
+                )
             )
-        tls = self.tables["obs_tls"]
+        self.tables["obs_tcp"].add_rows(tcp_rows)
+        tls_rows: list[tuple[Any, ...]] = []
+        add_tls = tls_rows.append
+        ctrl_tls_all = control.tls_handshake if control else {}
         for h in obs.tls_handshakes:
             try:
                 ip, port = split_endpoint(h.address)
             except ValueError:
                 ip, port = h.address, 0
-            ctrl_tls = control.tls_handshake.get(h.address) if control else None
+            ctrl_tls = ctrl_tls_all.get(h.address) if ctrl_tls_all else None
             if ctrl_tls is not None and ctrl_tls.server_name != h.server_name:
                 ctrl_tls = None
-            tls.append(
-                {
-                    **key,
-                    "ip": ip,
-                    "port": port,
-                    "server_name": h.server_name,
-                    "failure": h.failure,
-                    "tls_version": h.tls_version or None,
-                    "cipher_suite": h.cipher_suite or None,
-                    "negotiated_protocol": h.negotiated_protocol or None,
-                    "peer_certificates": len(h.peer_certificates),
-                    "ctrl_status": ctrl_tls.status if ctrl_tls else None,
-                    "ctrl_failure": ctrl_tls.failure if ctrl_tls else None,
-                    "t0": h.t0,
-                    "t": h.t,
-                    "transaction_id": h.transaction_id,
-                }
+            add_tls(
+                (
+                    *key,
+                    ip,
+                    port,
+                    h.server_name,
+                    h.failure,
+                    h.tls_version or None,
+                    h.cipher_suite or None,
+                    h.negotiated_protocol or None,
+                    len(h.peer_certificates),
+                    ctrl_tls.status if ctrl_tls else None,
+                    ctrl_tls.failure if ctrl_tls else None,
+                    h.t0,
+                    h.t,
+                    h.transaction_id,
+                )
             )
-        http = self.tables["obs_http"]
+        self.tables["obs_tls"].add_rows(tls_rows)
+        add_http = self.tables["obs_http"].add
         ctrl_http = control.http_request if control else None
+        # the control's columns are the same on every row of this measurement
+        ctrl_columns = (
+            (
+                ctrl_http.status_code,
+                ctrl_http.body_length,
+                ctrl_http.title or None,
+                ctrl_http.failure,
+            )
+            if ctrl_http
+            else (None, None, None, None)
+        )
         for tx in obs.requests:
             resp = tx.response
-            body = resp.body if resp else b""
-            http.append(
-                {
-                    **key,
-                    "url": tx.request.url,
-                    "method": tx.request.method,
-                    "address": tx.address or None,
-                    "failure": tx.failure,
-                    "status_code": resp.code if resp else None,
-                    "body_length": len(body) if resp else None,
-                    "body_is_truncated": resp.body_is_truncated if resp else None,
-                    "body_sha256": hashlib.sha256(body).hexdigest() if resp else None,
-                    "title": extract_title(body) or None if resp else None,
-                    "location": resp.header("location") if resp else None,
-                    "server": resp.header("server") if resp else None,
-                    "fingerprint": http_fp.get(tx.request.url),
-                    "ctrl_status_code": ctrl_http.status_code if ctrl_http else None,
-                    "ctrl_body_length": ctrl_http.body_length if ctrl_http else None,
-                    "ctrl_title": (ctrl_http.title or None) if ctrl_http else None,
-                    "ctrl_failure": ctrl_http.failure if ctrl_http else None,
-                    "t0": tx.t0,
-                    "t": tx.t,
-                    "transaction_id": tx.transaction_id,
-                }
+            request_url = tx.request.url
+            if resp:
+                body = resp.body
+                location, server = _location_and_server(resp.headers_list)
+                response: tuple[Any, ...] = (
+                    resp.code,
+                    len(body),
+                    resp.body_is_truncated,
+                    hashlib.sha256(body).hexdigest(),
+                    extract_title(body) or None,
+                    location,
+                    server,
+                )
+            else:
+                response = (None, None, None, None, None, None, None)
+            add_http(
+                (
+                    *key,
+                    request_url,
+                    tx.request.method,
+                    tx.address or None,
+                    tx.failure,
+                    *response,
+                    http_fp.get(request_url),
+                    *ctrl_columns,
+                    tx.t0,
+                    tx.t,
+                    tx.transaction_id,
+                )
             )

@@ -439,6 +439,11 @@ class FingerprintDB:
             loc: _Scanner(fps, automaton=automaton) for loc, fps in by_location.items()
         }
         self._any_header = self._scanners.get("header")
+        self._by_header_name = {  # header.<name> scanners by <name>
+            loc.removeprefix("header."): sc
+            for loc, sc in self._scanners.items()
+            if loc.startswith("header.")
+        }
         skipped = [s for sc in self._scanners.values() for s in sc.skipped]
         if self._dns_other is not None:
             skipped += self._dns_other.skipped
@@ -461,15 +466,16 @@ class FingerprintDB:
         if body:
             data = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
             found.extend(self._match_body(data))
+        by_name, any_header = self._by_header_name, self._any_header
         for name, value in headers:
             if not isinstance(name, str) or not isinstance(value, str):
                 continue  # a malformed header pair cannot match
             raw = value.encode("utf-8", "surrogateescape")
-            scanner = self._scanners.get("header." + name.lower())
+            scanner = by_name.get(name.lower())
             if scanner is not None:
                 scanner.search(raw, found)
-            if self._any_header is not None:
-                self._any_header.search(raw, found)
+            if any_header is not None:
+                any_header.search(raw, found)
         return _unique(found) if found else []
 
     def _match_body(self, data: bytes) -> tuple[Fingerprint, ...]:

@@ -159,8 +159,10 @@ def find_fingerprints(
     db = db or FingerprintDB.default()
     hits: list[FingerprintHit] = []
     for query in obs.queries:
-        for address in query.addresses:
-            hits.extend(FingerprintHit(fp, "dns", address) for fp in db.match_dns((address,)))
+        for answer in query.answers:  # query.addresses, without building the tuple
+            address = answer.address
+            if address:
+                hits.extend(FingerprintHit(fp, "dns", address) for fp in db.match_dns((address,)))
     for tx in obs.requests:
         if tx.response is None:
             continue

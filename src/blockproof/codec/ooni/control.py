@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,54 +52,81 @@ MAX_RESPONSE_ENTRIES = 512
 # control (test helper) messages: tolerant decoding of stored data, and encoding
 
 
+# The control's per-endpoint results are small frozen values that repeat (most connects
+# succeed, the same networks recur): one shared instance per distinct value, instead of
+# a new dataclass per entry.
+@lru_cache(maxsize=4096)
+def _control_tcp(status: bool, failure: str | None) -> ControlTCPConnect:
+    return ControlTCPConnect(status=status, failure=failure)
+
+
+@lru_cache(maxsize=4096)
+def _control_tls(server_name: str, status: bool, failure: str | None) -> ControlTLSHandshake:
+    return ControlTLSHandshake(server_name=server_name, status=status, failure=failure)
+
+
+@lru_cache(maxsize=4096)
+def _control_ip_info(asn: int, flags: int) -> ControlIPInfo:
+    return ControlIPInfo(asn=asn, flags=flags)
+
+
 def _decode_control_tcp(value: Any) -> ControlTCPConnect:
     v = read_dict(value)
     failure = read_opt_str(v.get("failure"))
-    return ControlTCPConnect(status=read_bool(v.get("status"), failure is None), failure=failure)
+    return _control_tcp(read_bool(v.get("status"), failure is None), failure)
+
+
+def _decode_control_tls(value: Any) -> ControlTLSHandshake:
+    get = read_dict(value).get
+    return _control_tls(
+        read_str(get("server_name")), read_bool(get("status")), read_opt_str(get("failure"))
+    )
+
+
+def _decode_ip_info(value: Any) -> ControlIPInfo:
+    get = read_dict(value).get
+    return _control_ip_info(read_int(get("asn")), read_int(get("flags")))
+
+
+def _decode_header_map(value: Any) -> dict[str, str]:
+    # most names and values are plain strings: no call for those
+    return {
+        str(k): v if isinstance(v, str) else read_maybe_binary_str(v)
+        for k, v in read_dict(value).items()
+    }
 
 
 def decode_control_response(obj: Any) -> ControlResponse | None:
     """Tolerant decoder for a stored ``control`` object; ``None`` if it is not an object."""
     if not isinstance(obj, dict):
         return None
+    get = obj.get
     http: ControlHTTPRequest | None = None
-    h = obj.get("http_request")
+    h = get("http_request")
     if isinstance(h, dict):
         http = ControlHTTPRequest(
             body_length=read_int(h.get("body_length"), -1),
             failure=read_opt_str(h.get("failure")),
             title=read_str(h.get("title")),
-            headers={
-                str(k): read_maybe_binary_str(v) for k, v in read_dict(h.get("headers")).items()
-            },
+            headers=_decode_header_map(h.get("headers")),
             status_code=read_int(h.get("status_code"), -1),
             discovered_h3_endpoint=read_str(h.get("discovered_h3_endpoint")),
         )
     dns: ControlDNS | None = None
-    d = obj.get("dns")
+    d = get("dns")
     if isinstance(d, dict):
-        addrs = tuple(a for a in read_list(d.get("addrs")) if isinstance(a, str))
+        addrs = tuple([a for a in read_list(d.get("addrs")) if isinstance(a, str)])
         dns = ControlDNS(failure=read_opt_str(d.get("failure")), addrs=addrs)
     return ControlResponse(
         tcp_connect={
-            str(k): _decode_control_tcp(v) for k, v in read_dict(obj.get("tcp_connect")).items()
+            str(k): _decode_control_tcp(v) for k, v in read_dict(get("tcp_connect")).items()
         },
         tls_handshake={
-            str(k): ControlTLSHandshake(
-                server_name=read_str(read_dict(v).get("server_name")),
-                status=read_bool(read_dict(v).get("status")),
-                failure=read_opt_str(read_dict(v).get("failure")),
-            )
-            for k, v in read_dict(obj.get("tls_handshake")).items()
+            str(k): _decode_control_tls(v) for k, v in read_dict(get("tls_handshake")).items()
         },
         http_request=http,
         dns=dns,
-        ip_info={
-            str(k): ControlIPInfo(
-                asn=read_int(read_dict(v).get("asn")), flags=read_int(read_dict(v).get("flags"))
-            )
-            for k, v in read_dict(obj.get("ip_info")).items()
-        },
+        ip_info={str(k): _decode_ip_info(v) for k, v in read_dict(get("ip_info")).items()},
     )
 
 

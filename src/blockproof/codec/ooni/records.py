@@ -41,7 +41,14 @@ from blockproof.model.observations import (
 
 
 def _tags(value: Any) -> tuple[str, ...]:
-    return tuple(tag for tag in read_list(value) if isinstance(tag, str))
+    if not value or not isinstance(value, list):  # most records: null, or no tags
+        return ()
+    return tuple([tag for tag in value if isinstance(tag, str)])
+
+
+def _nonempty_str(value: Any) -> str | None:
+    """``read_opt_str(value) or None``."""
+    return value if value and isinstance(value, str) else None
 
 
 def _timing(obj: JSON) -> dict[str, Any]:
@@ -58,15 +65,16 @@ def _timing(obj: JSON) -> dict[str, Any]:
 
 
 def decode_answer(obj: Any) -> DNSAnswer:
-    a = read_dict(obj)
+    get = read_dict(obj).get
+    ttl = get("ttl")
     return DNSAnswer(
-        answer_type=read_str(a.get("answer_type")),
-        ipv4=read_opt_str(a.get("ipv4")) or None,
-        ipv6=read_opt_str(a.get("ipv6")) or None,
-        hostname=read_opt_str(a.get("hostname")) or None,
-        ttl=read_opt_int(a.get("ttl")),
-        asn=read_int(a.get("asn")),
-        as_org_name=read_str(a.get("as_org_name")),
+        answer_type=read_str(get("answer_type")),
+        ipv4=_nonempty_str(get("ipv4")),
+        ipv6=_nonempty_str(get("ipv6")),
+        hostname=_nonempty_str(get("hostname")),
+        ttl=None if ttl is None else read_opt_int(ttl),
+        asn=read_int(get("asn")),
+        as_org_name=read_str(get("as_org_name")),
     )
 
 
@@ -87,21 +95,25 @@ def encode_answer(answer: DNSAnswer) -> JSON:
 
 def decode_query(obj: Any, *, binary: bool = True) -> DNSQuery:
     """``binary=False`` skips decoding ``raw_response`` (left None)."""
-    q = read_dict(obj)
-    raw = q.get("raw_response") if binary else None
+    get = read_dict(obj).get
+    raw = get("raw_response") if binary else None
+    answers = get("answers")
+    rcode = get("rcode")
     return DNSQuery(
-        engine=read_str(q.get("engine")),
-        resolver_address=read_str(q.get("resolver_address")),
-        hostname=read_str(q.get("hostname")),
-        query_type=read_str(q.get("query_type")),
-        answers=tuple(decode_answer(a) for a in read_list(q.get("answers")) if isinstance(a, dict)),
-        failure=read_opt_str(q.get("failure")),
-        rcode=read_opt_int(q.get("rcode")),
+        engine=read_str(get("engine")),
+        resolver_address=read_str(get("resolver_address")),
+        hostname=read_str(get("hostname")),
+        query_type=read_str(get("query_type")),
+        answers=tuple([decode_answer(a) for a in answers if isinstance(a, dict)])
+        if answers and isinstance(answers, list)
+        else (),
+        failure=read_opt_str(get("failure")),
+        rcode=None if rcode is None else read_opt_int(rcode),
         raw_response=b64decode_lenient(raw) if isinstance(raw, str) else None,
-        t0=read_float(q.get("t0")),
-        t=read_float(q.get("t")),
-        tags=_tags(q.get("tags")),
-        transaction_id=read_int(q.get("transaction_id")),
+        t0=read_float(get("t0")),
+        t=read_float(get("t")),
+        tags=_tags(get("tags")),
+        transaction_id=read_int(get("transaction_id")),
     )
 
 
@@ -132,19 +144,19 @@ def encode_query(query: DNSQuery) -> JSON:
 
 
 def decode_tcp_connect(obj: Any) -> TCPConnect:
-    c = read_dict(obj)
-    status = read_dict(c.get("status"))
+    get = read_dict(obj).get
+    status = read_dict(get("status"))
     failure = read_opt_str(status.get("failure"))
     if failure is None and status.get("success") is False:
         failure = "unknown_failure: no failure string recorded"
     return TCPConnect(
-        ip=read_str(c.get("ip")),
-        port=read_int(c.get("port")),
+        ip=read_str(get("ip")),
+        port=read_int(get("port")),
         failure=failure,
-        t0=read_float(c.get("t0")),
-        t=read_float(c.get("t")),
-        tags=_tags(c.get("tags")),
-        transaction_id=read_int(c.get("transaction_id")),
+        t0=read_float(get("t0")),
+        t=read_float(get("t")),
+        tags=_tags(get("tags")),
+        transaction_id=read_int(get("transaction_id")),
     )
 
 
@@ -176,23 +188,27 @@ def _decode_certificate(value: Any) -> bytes | None:
 def decode_tls_handshake(obj: Any, *, binary: bool = True) -> TLSHandshake:
     """``binary=False`` does not decode the certificates: ``peer_certificates`` then
     holds one empty placeholder per certificate (the chain's length, not its bytes)."""
-    h = read_dict(obj)
-    listed = read_list(h.get("peer_certificates"))
-    certs = (_decode_certificate(c) for c in listed) if binary else (b"" for _ in listed)
+    get = read_dict(obj).get
+    listed = read_list(get("peer_certificates"))
+    if binary:
+        decoded = (_decode_certificate(c) for c in listed)
+        certificates = tuple([c for c in decoded if c is not None])
+    else:
+        certificates = (b"",) * len(listed)
     return TLSHandshake(
-        address=read_str(h.get("address")),
-        server_name=read_str(h.get("server_name")),
-        failure=read_opt_str(h.get("failure")),
-        network=read_str(h.get("network"), "tcp"),
-        tls_version=read_str(h.get("tls_version")),
-        cipher_suite=read_str(h.get("cipher_suite")),
-        negotiated_protocol=read_str(h.get("negotiated_protocol")),
-        no_tls_verify=read_bool(h.get("no_tls_verify")),
-        peer_certificates=tuple(c for c in certs if c is not None),
-        t0=read_float(h.get("t0")),
-        t=read_float(h.get("t")),
-        tags=_tags(h.get("tags")),
-        transaction_id=read_int(h.get("transaction_id")),
+        address=read_str(get("address")),
+        server_name=read_str(get("server_name")),
+        failure=read_opt_str(get("failure")),
+        network=read_str(get("network"), "tcp"),
+        tls_version=read_str(get("tls_version")),
+        cipher_suite=read_str(get("cipher_suite")),
+        negotiated_protocol=read_str(get("negotiated_protocol")),
+        no_tls_verify=read_bool(get("no_tls_verify")),
+        peer_certificates=certificates,
+        t0=read_float(get("t0")),
+        t=read_float(get("t")),
+        tags=_tags(get("tags")),
+        transaction_id=read_int(get("transaction_id")),
     )
 
 
@@ -230,7 +246,14 @@ def _decode_headers(obj: JSON) -> tuple[tuple[str, str], ...]:
         out = []
         for pair in pairs:
             if isinstance(pair, list) and len(pair) == 2:
-                out.append((read_maybe_binary_str(pair[0]), read_maybe_binary_str(pair[1])))
+                name, value = pair
+                # most names and values are plain strings: no call for those
+                out.append(
+                    (
+                        name if isinstance(name, str) else read_maybe_binary_str(name),
+                        value if isinstance(value, str) else read_maybe_binary_str(value),
+                    )
+                )
         return tuple(out)
     return tuple(
         (str(k), read_maybe_binary_str(v)) for k, v in read_dict(obj.get("headers")).items()
@@ -264,7 +287,8 @@ def _encode_headers(headers: Iterable[tuple[str, str]]) -> tuple[list[Any], JSON
 
 def decode_http_transaction(obj: Any) -> HTTPTransaction:
     t = read_dict(obj)
-    req = read_dict(t.get("request"))
+    get = t.get
+    req = read_dict(get("request"))
     request = HTTPRequest(
         method=read_str(req.get("method"), "GET"),
         url=read_str(req.get("url")),
@@ -272,7 +296,7 @@ def decode_http_transaction(obj: Any) -> HTTPTransaction:
         body=read_maybe_binary_str(req.get("body")),
     )
     response: HTTPResponse | None = None
-    resp = t.get("response")
+    resp = get("response")
     if isinstance(resp, dict):
         response = HTTPResponse(
             code=read_int(resp.get("code")),
@@ -283,14 +307,14 @@ def decode_http_transaction(obj: Any) -> HTTPTransaction:
     return HTTPTransaction(
         request=request,
         response=response,
-        failure=read_opt_str(t.get("failure")),
-        network=read_str(t.get("network")),
-        address=read_str(t.get("address")),
-        alpn=read_str(t.get("alpn")),
-        t0=read_float(t.get("t0")),
-        t=read_float(t.get("t")),
-        tags=_tags(t.get("tags")),
-        transaction_id=read_int(t.get("transaction_id")),
+        failure=read_opt_str(get("failure")),
+        network=read_str(get("network")),
+        address=read_str(get("address")),
+        alpn=read_str(get("alpn")),
+        t0=read_float(get("t0")),
+        t=read_float(get("t")),
+        tags=_tags(get("tags")),
+        transaction_id=read_int(get("transaction_id")),
     )
 
 

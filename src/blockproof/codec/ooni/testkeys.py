@@ -78,26 +78,23 @@ def web_observations_from_test_keys(
     """
     if not isinstance(test_keys, Mapping):
         test_keys = {}
+    get = test_keys.get
     # Only what the classifier reads: no network events, no duplicate DNS responses.
-    requests = [decode_http_transaction(r) for r in read_list(test_keys.get("requests"))]
+    requests = [decode_http_transaction(r) for r in read_list(get("requests"))]
     requests.reverse()
-    trace = Trace(
-        queries=[decode_query(q, binary=binary) for q in read_list(test_keys.get("queries"))],
-        tcp_connect=[decode_tcp_connect(c) for c in read_list(test_keys.get("tcp_connect"))],
-        tls_handshakes=[
-            decode_tls_handshake(h, binary=binary)
-            for h in read_list(test_keys.get("tls_handshakes"))
-        ],
-        requests=requests,
+    queries = tuple([decode_query(q, binary=binary) for q in read_list(get("queries"))])
+    tcp_connect = tuple([decode_tcp_connect(c) for c in read_list(get("tcp_connect"))])
+    tls_handshakes = tuple(
+        [decode_tls_handshake(h, binary=binary) for h in read_list(get("tls_handshakes"))]
     )
-    control_failure = read_opt_str(test_keys.get("control_failure"))
-    control = None if control_failure else decode_control_response(test_keys.get("control"))
+    control_failure = read_opt_str(get("control_failure"))
+    control = None if control_failure else decode_control_response(get("control"))
     return WebObservations(
         input=input,
-        queries=tuple(trace.queries),
-        tcp_connect=tuple(trace.tcp_connect),
-        tls_handshakes=tuple(trace.tls_handshakes),
-        requests=tuple(trace.requests),
+        queries=queries,
+        tcp_connect=tcp_connect,
+        tls_handshakes=tls_handshakes,
+        requests=tuple(requests),
         control=control,
         control_failure=control_failure,
     )

@@ -41,6 +41,8 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 def read_opt_int(value: Any) -> int | None:
+    if type(value) is int:  # the common case first (exactly int: not a bool, no IntEnum)
+        return value if _INT_MIN <= value <= _INT_MAX else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -55,11 +57,15 @@ def read_opt_int(value: Any) -> int | None:
 
 
 def read_int(value: Any, default: int = 0) -> int:
+    if type(value) is int and _INT_MIN <= value <= _INT_MAX:  # the common case first
+        return value
     number = read_opt_int(value)
     return default if number is None else number
 
 
 def read_float(value: Any, default: float = 0.0) -> float:
+    if type(value) is float:  # the common case first
+        return value if math.isfinite(value) else default
     if isinstance(value, bool):
         return default
     if isinstance(value, int | float) and math.isfinite(value):

@@ -50,7 +50,12 @@ from blockproof.core.webconnectivity.metrics import (
     dns_consistency,
     extended_flags,
 )
-from blockproof.core.webconnectivity.observations import classic_subset, ingest, url_hostname
+from blockproof.core.webconnectivity.observations import (
+    classic_subset,
+    ingest,
+    keeps_everything,
+    url_hostname,
+)
 from blockproof.core.webconnectivity.rules import OONI_ROWS, RULES, RULES_BY_ID, OoniRow, Rule
 from blockproof.model.verdict import WebConnectivityAnalysis
 from blockproof.model.web import WebObservations
@@ -80,9 +85,11 @@ def analyze(
     """
     asn = asn_lookup(obs, asn_of)
     full = ingest(obs)
-    blocking_flags, dns_flags, null_null_flags = extended_flags(compute_metrics(full, asn))
+    full_metrics = compute_metrics(full, asn)
+    blocking_flags, dns_flags, null_null_flags = extended_flags(full_metrics)
     classic = classic_subset(full)
-    m = compute_metrics(classic, asn)
+    # most often the classic subset is every observation: then its metrics are the same
+    m = full_metrics if keeps_everything(classic, full) else compute_metrics(classic, asn)
     consistency = dns_consistency(m)
     diff = HTTPDiff.of(m)
     row, entry = decide(walk_order(classic), diff)

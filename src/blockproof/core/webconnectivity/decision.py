@@ -45,13 +45,17 @@ _UNKNOWN_FAILURE = "unknown_failure"  # sorts undefined failures last, as OONI d
 def walk_order(c: ObservationSet) -> list[Observation]:
     """The observations in decision order: latest redirect first, then HTTP > TLS > TCP >
     DNS, successes first (then failures by name, latest transaction first)."""
-    entries = [*c.dns_failures, *c.dns_successes, *c.endpoints.values()]
+    return sorted([*c.dns_failures, *c.dns_successes, *c.endpoints.values()], key=_walk_key)
 
-    def order(e: Observation) -> tuple[int, int, str, int]:
-        failure = _UNKNOWN_FAILURE if e.failure is None else e.failure
-        return (-e.depth, -e.type, failure, -e.txid)
 
-    return sorted(entries, key=order)
+def first_in_walk_order(c: ObservationSet) -> Observation:
+    """``walk_order(c)[0]`` without sorting the rest (``c`` must have an observation)."""
+    return min([*c.dns_failures, *c.dns_successes, *c.endpoints.values()], key=_walk_key)
+
+
+def _walk_key(e: Observation) -> tuple[int, int, str, int]:
+    failure = _UNKNOWN_FAILURE if e.failure is None else e.failure
+    return (-e.depth, -e.type, failure, -e.txid)
 
 
 def _only_loopback(addrs: Iterable[str]) -> bool:

@@ -17,8 +17,8 @@ from dataclasses import replace
 from blockproof.core.webconnectivity.decision import (
     DNSView,
     dns_view,
+    first_in_walk_order,
     validated_addresses,
-    walk_order,
 )
 from blockproof.core.webconnectivity.metrics import TRANSPORT_HEADERS, Asn, HTTPDiff, Metrics
 from blockproof.core.webconnectivity.observations import (
@@ -79,7 +79,7 @@ def _comparison(diff: HTTPDiff) -> str:
 
 def _probe_summary(c: ObservationSet) -> str:
     if c.endpoints:
-        last = walk_order(c)[0]
+        last = first_in_walk_order(c)
         name = TYPE_NAMES[last.type]
         where = last.endpoint_address or last.http_url or ""
         if last.failure:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from blockproof.core.webconnectivity.observations import (
     DNS_NO_ANSWER,
@@ -126,8 +127,14 @@ def _first_per_lookup(entries: Iterable[Observation]) -> Iterable[Observation]:
 
 
 def _is_ipv6(address: str | None) -> bool:
+    # only an IPv6 address has a colon: the others need no parsing
+    return address is not None and ":" in address and _parses_as_ipv6(address)
+
+
+@lru_cache(maxsize=1 << 14)  # addresses repeat across measurements
+def _parses_as_ipv6(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address or "").version == 6
+        return ipaddress.ip_address(address).version == 6
     except ValueError:
         return False
 
@@ -304,51 +311,52 @@ class HTTPDiff:
 
 def extended_flags(m: Metrics) -> tuple[int, int, int]:
     """``x_blocking_flags``, ``x_dns_flags`` and ``x_null_null_flags``, as ints."""
-    blocking, dns, null_null = BlockingFlags(0), DNSFlags(0), NullNullFlags(0)
+    # plain ints: ``|`` on IntFlag members would make a new member every time
+    blocking = dns = null_null = 0
     if m.dns_bogon:
-        dns |= DNSFlags.BOGON  # not blocking per se: a site may be misconfigured
+        dns |= DNSFlags.BOGON.value  # not blocking per se: a site may be misconfigured
     if m.dns_unexpected_failure:
-        blocking |= BlockingFlags.DNS
-        dns |= DNSFlags.UNEXPECTED_FAILURE
+        blocking |= BlockingFlags.DNS.value
+        dns |= DNSFlags.UNEXPECTED_FAILURE.value
     if m.dns_invalid:
-        blocking |= BlockingFlags.DNS
-        dns |= DNSFlags.UNEXPECTED_ADDRS
+        blocking |= BlockingFlags.DNS.value
+        dns |= DNSFlags.UNEXPECTED_ADDRS.value
     if m.tcp_unexpected_failure:
-        blocking |= BlockingFlags.TCP_IP
+        blocking |= BlockingFlags.TCP_IP.value
     if m.tls_unexpected_failure:
-        blocking |= BlockingFlags.TLS
+        blocking |= BlockingFlags.TLS.value
     if m.http_unexpected_failure:
-        blocking |= BlockingFlags.HTTP
+        blocking |= BlockingFlags.HTTP.value
     if m.final is None:
         expect = m.expectations
         if expect is not None and expect.final_failure == "":
             if m.dns_unexplained_failure:
-                blocking |= BlockingFlags.DNS
+                blocking |= BlockingFlags.DNS.value
             if m.tcp_unexplained_failure:
-                blocking |= BlockingFlags.TCP_IP
+                blocking |= BlockingFlags.TCP_IP.value
             if m.tls_unexplained_failure:
-                blocking |= BlockingFlags.TLS
+                blocking |= BlockingFlags.TLS.value
             if m.http_unexplained_failure:
-                blocking |= BlockingFlags.HTTP
+                blocking |= BlockingFlags.HTTP.value
     elif not m.final_with_control:
         if m.final_over_tls:
-            null_null |= NullNullFlags.SUCCESSFUL_HTTPS
-            blocking |= BlockingFlags.SUCCESS
+            null_null |= NullNullFlags.SUCCESSFUL_HTTPS.value
+            blocking |= BlockingFlags.SUCCESS.value
     elif m.final_over_tls:
-        blocking |= BlockingFlags.SUCCESS
+        blocking |= BlockingFlags.SUCCESS.value
     elif HTTPDiff.of(m).differs():
-        blocking |= BlockingFlags.HTTP_DIFF
+        blocking |= BlockingFlags.HTTP_DIFF.value
     else:
-        blocking |= BlockingFlags.SUCCESS
+        blocking |= BlockingFlags.SUCCESS.value
     if m.dns_expected_failure:
-        null_null |= NullNullFlags.EXPECTED_DNS_FAILURE
+        null_null |= NullNullFlags.EXPECTED_DNS_FAILURE.value
     if m.tcp_expected_failure:
-        null_null |= NullNullFlags.EXPECTED_TCP_FAILURE
+        null_null |= NullNullFlags.EXPECTED_TCP_FAILURE.value
     if m.tls_expected_failure:
-        null_null |= NullNullFlags.EXPECTED_TLS_FAILURE
+        null_null |= NullNullFlags.EXPECTED_TLS_FAILURE.value
     if m.expectations is not None and not m.expectations.dns_addrs and m.dns_success:
-        null_null |= NullNullFlags.UNEXPECTED_DNS_SUCCESS
-    return int(blocking), int(dns), int(null_null)
+        null_null |= NullNullFlags.UNEXPECTED_DNS_SUCCESS.value
+    return blocking, dns, null_null
 
 
 def dns_consistency(m: Metrics) -> str | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from blockproof.core.bogons import is_bogon
@@ -132,6 +133,8 @@ def _tag_value(tags: Iterable[str], prefix: str) -> str | None:
     return value
 
 
+# Tags come from a handful of combinations: their readings are remembered.
+@lru_cache(maxsize=1024)
 def _depth(tags: tuple[str, ...]) -> int:
     """The ``depth=N`` tag; records without one (older probes) are depth 0."""
     value = _tag_value(tags, "depth=")
@@ -143,6 +146,7 @@ def _depth(tags: tuple[str, ...]) -> int:
     return 0
 
 
+@lru_cache(maxsize=1024)
 def _fetch_body(tags: tuple[str, ...]) -> bool:
     """The ``fetch_body=`` tag; records without one (older probes) may fetch."""
     value = _tag_value(tags, "fetch_body=")
@@ -165,6 +169,7 @@ def url_hostname(url: str) -> str:
     return host.partition(":")[0]
 
 
+@lru_cache(maxsize=1 << 14)  # names repeat across measurements
 def _domain_key(name: str) -> str:
     """A domain name for comparison: lowercase, internationalized names in ASCII form."""
     try:
@@ -177,7 +182,14 @@ def _response_is_final(code: int) -> bool:
     return code // 100 in (2, 4, 5)
 
 
-def _lookup_obs(q: DNSQuery, key: Hashable, failure: str) -> Observation:
+def _lookup_obs(
+    q: DNSQuery,
+    key: Hashable,
+    failure: str,
+    addrs: frozenset[str] | None = None,
+    ip: str | None = None,
+) -> Observation:
+    """The observation of a failed lookup, or (``ip`` given) of one resolved address."""
     return Observation(
         type=DNS,
         failure=failure,
@@ -188,7 +200,11 @@ def _lookup_obs(q: DNSQuery, key: Hashable, failure: str) -> Observation:
         dns_failure=failure,
         dns_query_type=q.query_type,
         dns_engine=q.engine,
+        dns_addrs=addrs,
         dns_classic="classic" in q.tags or q.engine in SYSTEM_RESOLVER_ENGINES,
+        ip_origin=None if ip is None else "dns",
+        ip=ip,
+        ip_bogon=None if ip is None else is_bogon(ip),
     )
 
 
@@ -201,14 +217,10 @@ def ingest(obs: WebObservations) -> ObservationSet:
             c.dns_failures.append(_lookup_obs(q, key, q.failure))
             continue
         addrs = frozenset(
-            a.address for a in q.answers if a.answer_type in ("A", "AAAA") and a.address
+            [a.address for a in q.answers if a.answer_type in ("A", "AAAA") and a.address]
         )
         for ip in sorted(addrs):
-            entry = _lookup_obs(q, key, "")
-            entry.dns_addrs = addrs
-            entry.ip_origin = "dns"
-            entry.ip = ip
-            entry.ip_bogon = is_bogon(ip)
+            entry = _lookup_obs(q, key, "", addrs, ip)
             c.dns_successes.append(entry)
             c.known_ips.setdefault(ip, entry)
     # TCP connects: one endpoint each
@@ -361,3 +373,13 @@ def classic_subset(c: ObservationSet) -> ObservationSet:
             continue
         out.endpoints[key] = entry
     return out
+
+
+def keeps_everything(subset: ObservationSet, c: ObservationSet) -> bool:
+    """Whether ``subset``, a filter of ``c`` (``classic_subset``), kept every observation."""
+    return (
+        len(subset.dns_failures) == len(c.dns_failures)
+        and len(subset.dns_successes) == len(c.dns_successes)
+        and len(subset.endpoints) == len(c.endpoints)
+        and subset.expectations is c.expectations
+    )
