@@ -803,7 +803,8 @@ def ingest(
         # Objects: Spark's executors download their own; a local ingest downloads here,
         # on threads, ahead of the workers, which never touch the object store's client
         # (its runtime's threads do not survive a fork: a worker forked after the client
-        # was used in this process would hang on it).
+        # was used in this process would hang on it). The workers are forked before the
+        # first download starts.
         if spark is not None:
             spark_tasks.extend(("object", item.url, "", item) for item in remote_todo)
             done_bytes += sum(item.listed.size for item in remote_todo)
@@ -814,6 +815,8 @@ def ingest(
                 n, item = nth
                 downloads.append((item, downloader.submit(_download, store, f"{run}-{n}", item)))
 
+        if spark is None and remote_todo and not workers:
+            start_workers()  # forked before any download thread runs
         download_ahead()
         while downloads:
             item, downloading = downloads.popleft()
@@ -826,8 +829,6 @@ def ingest(
                 reader_rejects.add(item.url, 0, got, None)
                 continue
             fetched.append(got)
-            if not workers:
-                start_workers()
             reader_rejects.origins[got["path"]] = item.url
             for task, _position in _tasks(Path(got["path"]), got["sha256"], reader_rejects, report):
                 put(("from", item.url, task))  # rejects name the URL, not the local copy
