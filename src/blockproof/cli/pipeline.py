@@ -122,10 +122,11 @@ def ingest(
     STORE/sources/ (hard-linked when possible), named by their SHA-256.
 
     A PATH may also be s3://BUCKET/PREFIX: every measurement file under the
-    prefix (and OONI's .tar.gz postcans, converted) is downloaded by the workers,
-    checked against the listing's size and MD5, ingested and kept like a local
-    file. Objects read whole before and listed again with the same size and ETag
-    are not downloaded again. Reading OONI's bucket needs no account.
+    prefix (and OONI's .tar.gz postcans, converted) is downloaded (with --engine
+    spark, by the executors themselves), checked against the listing's size and
+    MD5, ingested and kept like a local file. Objects read whole before and
+    listed again with the same size and ETag are not downloaded again. Reading
+    OONI's bucket needs no account.
 
     With --engine spark the same per-measurement work runs as Spark tasks
     (--jobs partitions, default the cluster's parallelism), for data that outgrows
