@@ -128,6 +128,9 @@ def test_a_bucket_prefix_gives_the_golden_store_and_a_second_run_downloads_nothi
     third = ingest([url(bucket)], Store(store), jobs=2, s3_endpoint=server)
     assert (third.skipped, third.read, third.duplicate) == (len(keys) - 1, 63, 63)
     assert third.new == 0  # its measurements are all stored already
+    # --reread downloads and reads every object again, and stores nothing twice
+    fourth = ingest([url(bucket)], Store(store), jobs=2, s3_endpoint=server, reread=True)
+    assert (fourth.skipped, fourth.new, fourth.duplicate, fourth.bad) == (0, 0, 84, 1)
 
 
 @pytest.mark.timeout(300)

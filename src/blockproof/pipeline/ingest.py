@@ -236,10 +236,9 @@ def read_records(path: Path, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | 
 # ("lines", path, sha256, [(line number, bytes)]): records the reader cut (.json documents);
 # ("range", path, sha256, start, end, first line number): bytes [start, end) of a plain
 #   JSON-lines file, whole lines, read by the worker itself;
-# ("file", path, sha256): a whole gzipped JSON-lines file, decompressed by the worker.
-# what a worker is given: ("lines", path, sha256, [(line, bytes)]), ("range", path,
-# sha256, start, end, first line), ("file", path, sha256), ("object", url, "", RemoteFile);
-# None: no more
+# ("file", path, sha256): a whole gzipped JSON-lines file, decompressed by the worker;
+# ("from", URL, task): a task of a downloaded object's local copy (rejects name the URL);
+# ("object", URL, "", RemoteFile): an object to download, then read (Spark's executors).
 Task = tuple[Any, ...] | None
 
 _KNOWN: set[str] = set()
@@ -651,8 +650,9 @@ def ingest(
     """Ingest files into ``store``; ``on_progress(bytes_done, bytes_total)`` is called often.
 
     A path may be an ``s3://BUCKET/PREFIX`` URL: every measurement file under it is
-    downloaded by a worker (``sources.objects``; ``s3_region``, and ``s3_endpoint`` for
-    an S3-compatible server) and ingested like a local one. An object read whole
+    downloaded (``sources.objects``; ``s3_region``, and ``s3_endpoint`` for an
+    S3-compatible server; by threads of this process, a few ahead of the workers, or on
+    Spark by the executors) and ingested like a local one. An object read whole
     before and listed again with the same size and ETag is skipped without download.
 
     Files ingested whole by an earlier run and unchanged are skipped (``reread`` reads
@@ -684,7 +684,7 @@ def ingest(
             candidates.append(path)
     remote_todo: list[objects.RemoteFile] = []
     for item in remote:
-        if not reread and triage.unchanged_object(item):
+        if triage.unchanged_object(item):  # never with ``reread``: nothing is known then
             triage.skip(item.listed.size)
         else:
             remote_todo.append(item)
