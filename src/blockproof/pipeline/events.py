@@ -7,7 +7,8 @@
   --json`` prints);
 - ``read_events`` gives them as ``StoredEvent`` objects: every field of every event,
   network, method, witness and sample is checked here, once, against the type it was
-  written with, so that readers (the explorer, the evidence report) use attributes and
+  written with (the dataclass field's annotation: ``_Stored``, one reader and one
+  writer for every record), so that readers (the explorer, the evidence report) use attributes and
   never meet a missing key or a value of the wrong type later on. A file that does not
   match raises ``StoreError`` naming the event and the field.
 
@@ -28,10 +29,13 @@ another event since, to the current one).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any, Self, TypeVar, cast
 
 from blockproof.pipeline.identity import STATUSES, Facts, Known, resolve
 from blockproof.pipeline.store import Store, StoreError
@@ -155,8 +159,74 @@ def _sorted(obj: JSONObject) -> JSONObject:
     return dict(sorted(obj.items()))
 
 
+# How a field is read, by its annotation as written (``from __future__ import
+# annotations`` keeps annotations as their text): the scalar types and the brief
+# restorations here; a tuple of stored records (``tuple[StoredX, ...]``, None when
+# absent with ``| None``) below, in ``_reader``.
+_SCALAR_READERS: dict[str, Callable[[_Fields, str], Any]] = {
+    "str": _Fields.text,
+    "str | None": _Fields.text_or_none,
+    "int": _Fields.integer,
+    "int | None": _Fields.integer_or_none,
+    "float": _Fields.number,
+    "bool": _Fields.flag,
+    "tuple[tuple[str, str], ...]": _Fields.intervals,
+}
+_RECORDS = re.compile(r"tuple\[(Stored\w+), \.\.\.\]( \| None)?")
+
+
+class _Stored:
+    """A stored JSON object as a frozen dataclass: ``from_json`` reads every field with
+    its type checked (by its annotation, ``_reader``), ``to_json`` writes it back as it
+    was stored. A field with a default is one that older analyses did not write: absent,
+    it reads as its default."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> Self:
+        f = _Fields(value, where)
+        values: JSONObject = {}
+        for field in dataclasses.fields(cast(Any, cls)):
+            if field.default is not dataclasses.MISSING and not f.present(field.name):
+                continue
+            values[field.name] = _reader(str(field.type))(f, field.name)
+        f.done()
+        return cls(**values)
+
+    def to_json(self) -> JSONObject:
+        return _sorted(
+            {
+                field.name: _as_json(getattr(self, field.name))
+                for field in dataclasses.fields(cast(Any, self))
+            }
+        )
+
+
+@lru_cache(maxsize=64)
+def _reader(annotation: str) -> Callable[[_Fields, str], Any]:
+    scalar = _SCALAR_READERS.get(annotation)
+    if scalar is not None:
+        return scalar
+    match = _RECORDS.fullmatch(annotation)
+    if match is None:
+        raise TypeError(f"a stored field cannot be {annotation!r}")
+    record: type[_Stored] = globals()[match.group(1)]
+    if match.group(2):
+        return lambda f, key: f.items_if_present(key, record.from_json)
+    return lambda f, key: f.items(key, record.from_json)
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, _Stored):
+        return value.to_json()
+    if isinstance(value, tuple):  # records, or [from, to] pairs
+        return [_as_json(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
-class StoredNetwork:
+class StoredNetwork(_Stored):
     """One network of an event (``pipeline.analyze.NetworkSpan``, as stored)."""
 
     asn: int
@@ -172,66 +242,18 @@ class StoredNetwork:
     floor_p_value: float
     restorations: tuple[tuple[str, str], ...]
 
-    @classmethod
-    def from_json(cls, value: Any, where: str) -> StoredNetwork:
-        f = _Fields(value, where)
-        network = cls(
-            asn=f.integer("asn"),
-            name=f.text("name"),
-            start=f.text("start"),
-            start_earliest=f.text("start_earliest"),
-            start_latest=f.text("start_latest"),
-            end=f.text_or_none("end"),
-            end_earliest=f.text_or_none("end_earliest"),
-            end_latest=f.text_or_none("end_latest"),
-            blocked_probe_hours=f.integer("blocked_probe_hours"),
-            scored_probe_hours=f.integer("scored_probe_hours"),
-            floor_p_value=f.number("floor_p_value"),
-            restorations=f.intervals("restorations"),
-        )
-        f.done()
-        return network
-
-    def to_json(self) -> JSONObject:
-        return _sorted(
-            {
-                "asn": self.asn,
-                "name": self.name,
-                "start": self.start,
-                "start_earliest": self.start_earliest,
-                "start_latest": self.start_latest,
-                "end": self.end,
-                "end_earliest": self.end_earliest,
-                "end_latest": self.end_latest,
-                "blocked_probe_hours": self.blocked_probe_hours,
-                "scored_probe_hours": self.scored_probe_hours,
-                "floor_p_value": self.floor_p_value,
-                "restorations": [list(pair) for pair in self.restorations],
-            }
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class StoredMethod:
+class StoredMethod(_Stored):
     """A blocking method of an event: how many of its blocked measurements showed it."""
 
     method: str
     count: int
     share: float
 
-    @classmethod
-    def from_json(cls, value: Any, where: str) -> StoredMethod:
-        f = _Fields(value, where)
-        method = cls(method=f.text("method"), count=f.integer("count"), share=f.number("share"))
-        f.done()
-        return method
-
-    def to_json(self) -> JSONObject:
-        return _sorted({"method": self.method, "count": self.count, "share": self.share})
-
 
 @dataclass(frozen=True, slots=True)
-class StoredWitness:
+class StoredWitness(_Stored):
     """One of an event's witness measurements (``pipeline.engine.event_witnesses``)."""
 
     msm_id: str
@@ -241,35 +263,9 @@ class StoredWitness:
     rule_id: str
     fingerprint: str | None
 
-    @classmethod
-    def from_json(cls, value: Any, where: str) -> StoredWitness:
-        f = _Fields(value, where)
-        witness = cls(
-            msm_id=f.text("msm_id"),
-            probe_asn=f.integer("probe_asn"),
-            outcome=f.text("outcome"),
-            method=f.text("method"),
-            rule_id=f.text("rule_id"),
-            fingerprint=f.text_or_none("fingerprint"),
-        )
-        f.done()
-        return witness
-
-    def to_json(self) -> JSONObject:
-        return _sorted(
-            {
-                "msm_id": self.msm_id,
-                "probe_asn": self.probe_asn,
-                "outcome": self.outcome,
-                "method": self.method,
-                "rule_id": self.rule_id,
-                "fingerprint": self.fingerprint,
-            }
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class StoredSample:
+class StoredSample(_Stored):
     """One sample measurement of an event's evidence report: its verdict and the facts of
     its measurement (``pipeline.engine.event_samples`` and ``SAMPLE_DETAILS``). The
     measurement's facts are None when its row was not found, or for columns a store
@@ -292,55 +288,9 @@ class StoredSample:
     source_sha256: str | None  # the kept source file holding the measurement ...
     source_line: int | None  # ... and its line there
 
-    @classmethod
-    def from_json(cls, value: Any, where: str) -> StoredSample:
-        f = _Fields(value, where)
-        sample = cls(
-            msm_id=f.text("msm_id"),
-            measurement_start_time=f.text("measurement_start_time"),
-            probe_asn=f.integer("probe_asn"),
-            outcome=f.text("outcome"),
-            method=f.text("method"),
-            rule_id=f.text("rule_id"),
-            explanation=f.text_or_none("explanation"),
-            fingerprint=f.text_or_none("fingerprint"),
-            input=f.text_or_none("input"),
-            raw_sha256=f.text_or_none("raw_sha256"),
-            signature=f.text_or_none("signature"),
-            probe_id=f.text_or_none("probe_id"),
-            receipt=f.text_or_none("receipt"),
-            inclusion=f.text_or_none("inclusion"),
-            source_sha256=f.text_or_none("source_sha256"),
-            source_line=f.integer_or_none("source_line"),
-        )
-        f.done()
-        return sample
-
-    def to_json(self) -> JSONObject:
-        return _sorted(
-            {
-                "msm_id": self.msm_id,
-                "measurement_start_time": self.measurement_start_time,
-                "probe_asn": self.probe_asn,
-                "outcome": self.outcome,
-                "method": self.method,
-                "rule_id": self.rule_id,
-                "explanation": self.explanation,
-                "fingerprint": self.fingerprint,
-                "input": self.input,
-                "raw_sha256": self.raw_sha256,
-                "signature": self.signature,
-                "probe_id": self.probe_id,
-                "receipt": self.receipt,
-                "inclusion": self.inclusion,
-                "source_sha256": self.source_sha256,
-                "source_line": self.source_line,
-            }
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(_Stored):
     """One event of the last analysis (``pipeline.analyze.Event``, as stored).
 
     Times are ISO strings (``2024-02-17T17:00:00Z``); ``end`` and its interval are None
@@ -377,76 +327,29 @@ class StoredEvent:
     first_seen: str | None = None
     updated: str | None = None
 
+    # written only by analyses that give events revisions, all three or none
+    _REVISION_FIELDS = ("revision", "first_seen", "updated")
+
     @classmethod
-    def from_json(cls, value: Any, where: str = "event") -> StoredEvent:
+    def from_json(cls, value: Any, where: str = "event") -> Self:
         """The event in ``value`` (one item of ``events.json``'s ``events``), checked."""
         if isinstance(value, dict) and isinstance(value.get("id"), str):
             where = f"{where} ({value['id']})"
-        f = _Fields(value, where)
-        event = cls(
-            id=f.text("id"),
-            kind=f.text("kind"),
-            platform=f.text("platform"),
-            country=f.text("country"),
-            start=f.text("start"),
-            start_earliest=f.text("start_earliest"),
-            start_latest=f.text("start_latest"),
-            end=f.text_or_none("end"),
-            end_earliest=f.text_or_none("end_earliest"),
-            end_latest=f.text_or_none("end_latest"),
-            ongoing=f.flag("ongoing"),
-            networks=f.items("networks", StoredNetwork.from_json),
-            methods=f.items("methods", StoredMethod.from_json),
-            confidence=f.text("confidence"),
-            n_measurements=f.integer("n_measurements"),
-            n_probes=f.integer("n_probes"),
-            n_blocked=f.integer("n_blocked"),
-            n_confirmed=f.integer("n_confirmed"),
-            restorations=f.intervals("restorations"),
-            witnesses=f.items("witnesses", StoredWitness.from_json),
-            samples=f.items_if_present("samples", StoredSample.from_json),
-            rules_version=f.text("rules_version"),
-            revision=f.integer("revision") if f.present("revision") else 1,
-            first_seen=f.text("first_seen") if f.present("first_seen") else None,
-            updated=f.text("updated") if f.present("updated") else None,
-        )
-        f.done()
+        # (``dataclass(slots=True)`` makes a new class: no zero-argument ``super()``)
+        event = super(StoredEvent, cls).from_json(value, where)
         if event.revision < 1:
             raise StoreError(f"{where}: 'revision' is {event.revision}, not 1 or more")
         return event
 
     def to_json(self) -> JSONObject:
         """The event exactly as ``events.json`` stores it."""
-        out: JSONObject = {
-            "id": self.id,
-            "kind": self.kind,
-            "platform": self.platform,
-            "country": self.country,
-            "start": self.start,
-            "start_earliest": self.start_earliest,
-            "start_latest": self.start_latest,
-            "end": self.end,
-            "end_earliest": self.end_earliest,
-            "end_latest": self.end_latest,
-            "ongoing": self.ongoing,
-            "networks": [n.to_json() for n in self.networks],
-            "methods": [m.to_json() for m in self.methods],
-            "confidence": self.confidence,
-            "n_measurements": self.n_measurements,
-            "n_probes": self.n_probes,
-            "n_blocked": self.n_blocked,
-            "n_confirmed": self.n_confirmed,
-            "restorations": [list(pair) for pair in self.restorations],
-            "witnesses": [w.to_json() for w in self.witnesses],
-            "rules_version": self.rules_version,
-        }
-        if self.samples is not None:
-            out["samples"] = [s.to_json() for s in self.samples]
-        if self.first_seen is not None:
-            out["revision"] = self.revision
-            out["first_seen"] = self.first_seen
-            out["updated"] = self.updated
-        return _sorted(out)
+        out = _Stored.to_json(self)
+        if self.samples is None:
+            del out["samples"]
+        if self.first_seen is None:
+            for key in self._REVISION_FIELDS:
+                del out[key]
+        return out
 
     def facts(self) -> Facts:
         """What identifies the event across analyses (``pipeline.identity``)."""
@@ -461,6 +364,12 @@ class StoredEvent:
             method=self.methods[0].method if self.methods else None,
             confidence=self.confidence,
         )
+
+
+# every field of every stored record has a reader: a new field of another type fails here
+for _record in (StoredNetwork, StoredMethod, StoredWitness, StoredSample, StoredEvent):
+    for _field in dataclasses.fields(_record):
+        _reader(str(_field.type))
 
 
 def load_events(store: Store) -> list[JSONObject]:
